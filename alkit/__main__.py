@@ -1,0 +1,5 @@
+import sys
+
+from alkit.cli import main
+
+sys.exit(main())

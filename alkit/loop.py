@@ -1,0 +1,314 @@
+"""The one active-learning loop that the CLI, the notebooks and the benchmarks all drive.
+
+For each seed and strategy: label an initial set, then for every round train → evaluate →
+append a row to ``results.csv`` → query the next batch. Rows are written as soon as a round
+ends; re-running the same experiment skips finished (strategy, seed, round) rows and resumes
+from the last checkpointed model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from alkit import metrics
+from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial, load_dataset
+from alkit.errors import AlkitError, check_positive_int
+from alkit.models import DEFAULT_MODEL, build_model
+from alkit.results import COLUMNS, ResultsFile
+from alkit.strategies import Query, QueryContext, Strategy, get_strategy
+from alkit.train import Learner, TrainConfig, progress_enabled, seed_everything
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything that defines an experiment.
+
+    Data: ``dataset``; ``imbalance`` (ratio r) with ``rare_classes`` (default: upper half of the
+    classes) as in seed 000; ``long_tail`` (factor, seed 003 A.5); ``category_mismatch``
+    (fraction of classes in the initial set, seed 003 A.4); ``val_per_class`` for a balanced
+    validation set; ``pool_size``/``test_size`` to subsample.
+    Model and training: ``model`` (default per dataset), ``model_options``, ``train``.
+    Loop: ``initial`` labelled samples, ``query`` (an int per round, or a per-round list),
+    ``rounds`` query rounds after the initial one, ``seeds``, ``strategies`` (registry specs
+    such as ``"entropy"`` or ``"entropy:max_candidates=1000"``), ``device``.
+    """
+
+    dataset: str = "digits"
+    imbalance: float | None = None
+    rare_classes: tuple[int, ...] | None = None
+    long_tail: float | None = None
+    category_mismatch: float | None = None
+    val_per_class: int = 0
+    pool_size: int | None = None
+    test_size: int | None = None
+    model: str | None = None
+    model_options: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    initial: int = 50
+    query: int | Sequence[int] = 10
+    rounds: int = 10
+    seeds: Sequence[int] = (0, 1, 2)
+    strategies: Sequence[str] = ("random", "entropy")
+    device: str = "auto"
+
+    def __post_init__(self):
+        if isinstance(self.train, dict):
+            self.train = TrainConfig(**self.train)
+        if self.rare_classes is not None:
+            self.rare_classes = tuple(int(c) for c in self.rare_classes)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        self.strategies = tuple(self.strategies)
+        if not isinstance(self.query, int):
+            self.query = tuple(int(q) for q in self.query)
+
+    @property
+    def model_name(self) -> str:
+        return self.model or DEFAULT_MODEL.get(self.dataset, "mlp")
+
+    def schedule(self) -> list[int]:
+        """The query size of each round, ``rounds`` long."""
+        if isinstance(self.query, int):
+            sizes = [self.query] * self.rounds
+        else:
+            sizes = list(self.query)
+            if len(sizes) != self.rounds:
+                raise AlkitError(
+                    f"the query schedule has {len(sizes)} entries but rounds={self.rounds}; "
+                    "give one query size per round"
+                )
+        for q in sizes:
+            check_positive_int("query size", q)
+        return sizes
+
+    def data_key(self) -> dict:
+        """The fields that must match for results to be resumed or combined."""
+        d = asdict(self)
+        for k in ("seeds", "strategies", "device"):
+            d.pop(k)
+        d["query"] = list(d["query"]) if not isinstance(d["query"], int) else d["query"]
+        d["model"] = self.model_name
+        return json.loads(json.dumps(d))
+
+
+@dataclass
+class RoundState:
+    """What ``on_round`` callbacks receive after each round (for notebooks and widgets)."""
+
+    strategy: str
+    seed: int
+    round: int
+    pool: Pool
+    learner: Learner
+    splits: DataSplits
+    query: Query | None
+    row: dict
+
+
+def parse_schedule(text: str) -> list[int]:
+    """Parse ``"20,20,100"`` into ``[20, 20, 100]`` with a clear error on bad entries."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise AlkitError(
+            f"could not parse schedule {text!r}: give comma-separated positive integers, "
+            "e.g. 20,20,100"
+        ) from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise AlkitError(f"schedule {text!r} must hold positive integers only, e.g. 20,20,100")
+    return sizes
+
+
+def _safe(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
+
+
+class _Store:
+    """The results file, the saved config and the per-run checkpoints of one output folder."""
+
+    def __init__(self, out: str | os.PathLike | None, config: ExperimentConfig):
+        self.out = Path(out) if out is not None else None
+        self.rows: list[dict] = []
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        cfg_path = self.out / "config.json"
+        key = config.data_key()
+        if cfg_path.exists():
+            saved = json.loads(cfg_path.read_text())
+            diff = sorted(k for k in set(saved) | set(key) if saved.get(k) != key.get(k))
+            if diff:
+                raise AlkitError(
+                    f"{self.out} holds results of a different experiment (differs in {diff}); "
+                    "use another --out folder, or delete this one to start over"
+                )
+        else:
+            cfg_path.write_text(json.dumps(key, indent=2))
+        self.file = ResultsFile(self.out / "results.csv")
+        self.rows = self.file.rows()
+
+    def previous(self, spec: str, seed: int) -> list[dict]:
+        rows = [r for r in self.rows if r["strategy"] == spec and r["seed"] == seed]
+        return sorted(rows, key=lambda r: r["round"])
+
+    def checkpoint_path(self, spec: str, seed: int, rnd: int) -> Path:
+        return self.out / "checkpoints" / f"{_safe(spec)}__seed{seed}__round{rnd}.pt"
+
+    def save(self, row: dict, learner: Learner) -> None:
+        """Checkpoint the model, append the row, then drop the previous checkpoint."""
+        self.rows.append(row)
+        if self.out is None:
+            return
+        spec, seed, rnd = row["strategy"], row["seed"], row["round"]
+        path = self.checkpoint_path(spec, seed, rnd)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(learner.state_dict(), tmp)
+        tmp.replace(path)
+        self.file.append(row)
+        old = self.checkpoint_path(spec, seed, rnd - 1)
+        if old.exists():
+            old.unlink()
+
+
+def initial_indices(config: ExperimentConfig, y_pool: np.ndarray, seed: int) -> np.ndarray:
+    """The initial labelled set of a seed: the same for every strategy (a fair comparison)."""
+    n = config.initial
+    if n > len(y_pool):
+        raise AlkitError(f"initial={n} is larger than the pool ({len(y_pool)} samples)")
+    if config.category_mismatch is not None:
+        return category_mismatch_initial(y_pool, n, config.category_mismatch, seed=seed)
+    rng = np.random.default_rng([seed, 0x1A1])
+    return np.sort(rng.choice(len(y_pool), size=n, replace=False))
+
+
+def _fit_seed(seed: int, rnd: int) -> int:
+    return seed * 10_007 + rnd
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    on_round: Callable[[RoundState], None] | None = None,
+) -> pd.DataFrame:
+    """Run (or resume) an experiment; return all its rows as a DataFrame.
+
+    With ``out``, rows go to ``out/results.csv`` as each round ends and the latest model of
+    each (strategy, seed) is checkpointed, so calling again with the same config resumes.
+    ``on_round(state)`` is called after every round with a :class:`RoundState`.
+    """
+    check_positive_int("initial", config.initial)
+    schedule = config.schedule()
+    if not config.seeds:
+        raise AlkitError("seeds must hold at least one seed")
+    strategies = {spec: get_strategy(spec) for spec in config.strategies}
+    dataset = load_dataset(config.dataset)
+    store = _Store(out, config)
+    show = progress_enabled(progress)
+    for seed in config.seeds:
+        splits = build_splits(
+            dataset,
+            seed=seed,
+            val_per_class=config.val_per_class,
+            imbalance=config.imbalance,
+            rare_classes=config.rare_classes,
+            long_tail_factor=config.long_tail,
+            pool_size=config.pool_size,
+            test_size=config.test_size,
+        )
+        budget = config.initial + sum(schedule)
+        if budget > len(splits.y_pool):
+            raise AlkitError(
+                f"initial + the query schedule need {budget} labels but the pool holds "
+                f"{len(splits.y_pool)} samples; lower --initial, --query or --rounds"
+            )
+        for spec, strategy in strategies.items():
+            _run_one(config, spec, strategy, seed, splits, schedule, store, show, on_round)
+    return pd.DataFrame(store.rows, columns=list(COLUMNS))
+
+
+def _run_one(config, spec, strategy: Strategy, seed, splits, schedule, store, show, on_round):
+    previous = store.previous(spec, seed)
+    if len(previous) == len(schedule) + 1:
+        return
+    pool = Pool(splits.X_pool, splits.y_pool)
+    seed_everything(seed)
+    model = build_model(
+        config.model_name, splits.X_pool.shape[1:], splits.n_classes, **config.model_options
+    )
+    learner = Learner(model, config.train, device=config.device, seed=seed, progress=False)
+    pool.label(initial_indices(config, splits.y_pool, seed))
+    if previous:
+        for row in previous[1:]:
+            pool.label(row["selected"])
+        last = previous[-1]["round"]
+        ckpt = store.checkpoint_path(spec, seed, last)
+        if ckpt.exists():
+            learner.load_state_dict(torch.load(ckpt, map_location=learner.device))
+        elif config.train.warm_start:
+            raise AlkitError(
+                f"cannot resume {spec} seed {seed} with warm start: checkpoint {ckpt} is missing"
+            )
+        else:
+            learner.fit(pool.X[pool.labeled_idx], pool.labeled_y, seed=_fit_seed(seed, last))
+        start = last + 1
+    else:
+        start = 0
+    bar = tqdm(
+        range(start, len(schedule) + 1),
+        desc=f"{spec} seed {seed}",
+        leave=False,
+        disable=not show,
+    )
+    for rnd in bar:
+        query, select_s = None, 0.0
+        if rnd > 0:
+            ctx = QueryContext(
+                pool,
+                learner,
+                rng=np.random.default_rng([seed, rnd]),
+                X_val=splits.X_val if len(splits.y_val) else None,
+                y_val=splits.y_val if len(splits.y_val) else None,
+                round=rnd,
+            )
+            t0 = time.perf_counter()
+            query = strategy.query(ctx, schedule[rnd - 1])
+            select_s = time.perf_counter() - t0
+            pool.label(query.indices)
+        t0 = time.perf_counter()
+        learner.fit(pool.X[pool.labeled_idx], pool.labeled_y, seed=_fit_seed(seed, rnd))
+        train_s = time.perf_counter() - t0
+        y_pred = learner.predict(splits.X_test)
+        n_classes = splits.n_classes
+        row = {
+            "dataset": config.dataset,
+            "strategy": spec,
+            "seed": seed,
+            "round": rnd,
+            "n_labeled": int(pool.labeled_mask.sum()),
+            "n_queried": 0 if query is None else len(query.indices),
+            "accuracy": metrics.accuracy(splits.y_test, y_pred),
+            "per_class_accuracy": metrics.per_class_accuracy(
+                splits.y_test, y_pred, n_classes
+            ).tolist(),
+            "confusion": metrics.confusion_matrix(splits.y_test, y_pred, n_classes).tolist(),
+            "class_counts": np.bincount(pool.labeled_y, minlength=n_classes).tolist(),
+            "select_seconds": round(select_s, 4),
+            "train_seconds": round(train_s, 4),
+            "selected": (pool.labeled_idx if query is None else query.indices).tolist(),
+        }
+        store.save(row, learner)
+        if on_round is not None:
+            on_round(RoundState(spec, seed, rnd, pool, learner, splits, query, row))

@@ -1,0 +1,96 @@
+"""Evaluation metrics for a round and for whole learning curves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alkit.errors import AlkitError, check_same_length
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Fraction of equal labels."""
+    n = check_same_length(y_true=y_true, y_pred=y_pred)
+    if n == 0:
+        raise AlkitError("accuracy of an empty set is undefined")
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``C × C`` counts: row = true class, column = predicted class."""
+    check_same_length(y_true=y_true, y_pred=y_pred)
+    flat = np.asarray(y_true, np.int64) * n_classes + np.asarray(y_pred, np.int64)
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Recall of each class, ``C`` (NaN for a class absent from ``y_true``)."""
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(cm) / cm.sum(axis=1)
+
+
+def _curve(budgets, accuracies) -> tuple[np.ndarray, np.ndarray]:
+    check_same_length(budgets=budgets, accuracies=accuracies)
+    b = np.asarray(budgets, dtype=np.float64)
+    a = np.asarray(accuracies, dtype=np.float64)
+    if len(b) < 2:
+        raise AlkitError(f"a learning curve needs at least 2 points, got {len(b)}")
+    if np.any(np.diff(b) <= 0):
+        raise AlkitError(f"budgets must be strictly increasing, got {b.tolist()}")
+    return b, a
+
+
+def area_under_curve(budgets, accuracies, normalize: bool = True) -> float:
+    """Trapezoidal area under accuracy-vs-budget; divided by the budget span if ``normalize``
+    (so it is a mean accuracy in [0, 1])."""
+    b, a = _curve(budgets, accuracies)
+    area = float(np.sum((a[1:] + a[:-1]) / 2 * np.diff(b)))
+    return area / (b[-1] - b[0]) if normalize else area
+
+
+def labels_to_reach(budgets, accuracies, target: float) -> float:
+    """The budget at which the curve first reaches ``target``, linearly interpolated between
+    rounds; ``NaN`` if it never does."""
+    b, a = _curve(budgets, accuracies)
+    hit = np.flatnonzero(a >= target)
+    if hit.size == 0:
+        return float("nan")
+    i = hit[0]
+    if i == 0:
+        return float(b[0])
+    frac = (target - a[i - 1]) / (a[i] - a[i - 1])
+    return float(b[i - 1] + frac * (b[i] - b[i - 1]))
+
+
+def label_savings(budgets, accuracies, ref_budgets, ref_accuracies, targets=None) -> float:
+    """ "% fewer labels for the same accuracy" of a method vs a reference (e.g. random).
+
+    For each target accuracy a reached by both curves, the saving is
+    ``1 − n_method(a) / n_ref(a)``; the result is the mean over targets, in percent. By default
+    the targets are 20 levels between the larger of the two starting accuracies and the smaller
+    of the two final ones (the range both curves cover). Positive means fewer labels than the
+    reference; NaN when no level is reached by both.
+    """
+    _, a = _curve(budgets, accuracies)
+    _, ar = _curve(ref_budgets, ref_accuracies)
+    if targets is None:
+        lo, hi = max(a[0], ar[0]), min(np.maximum.accumulate(a)[-1], np.maximum.accumulate(ar)[-1])
+        if hi <= lo:
+            return float("nan")
+        targets = np.linspace(lo, hi, 21)[1:]
+    savings = []
+    for t in targets:
+        n_m = labels_to_reach(budgets, accuracies, t)
+        n_r = labels_to_reach(ref_budgets, ref_accuracies, t)
+        if np.isfinite(n_m) and np.isfinite(n_r) and n_r > 0:
+            savings.append(1.0 - n_m / n_r)
+    return float(100 * np.mean(savings)) if savings else float("nan")
+
+
+def class_entropy(y_labeled: np.ndarray, n_classes: int) -> float:
+    """Entropy (nats) of the class histogram of a labelled set (seed 003, Fig. 11b)."""
+    counts = np.bincount(np.asarray(y_labeled, np.int64), minlength=n_classes).astype(float)
+    if counts.sum() == 0:
+        return 0.0
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())

@@ -1,0 +1,219 @@
+"""Training and inference: fit, predict_proba and embed in batches, on CPU or GPU, seeded.
+
+A :class:`Learner` owns one model and its training recipe. Strategies receive a trained Learner
+through the query context and never train themselves.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from alkit.errors import AlkitError, check_finite, check_same_length
+from alkit.models import TappedModel
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU; ``"cpu"``/``"cuda"`` are taken as is."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise AlkitError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AlkitError(f"device {device!r} was asked for but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's global generators (CPU and CUDA).
+
+    alkit draws every NumPy random number from explicit ``np.random.Generator`` objects, so
+    NumPy's legacy global state is not touched.
+    """
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Progress bars are on unless ``progress=False`` or ``ALKIT_PROGRESS=0``."""
+    if progress is not None:
+        return progress
+    return os.environ.get("ALKIT_PROGRESS", "1") != "0"
+
+
+@dataclass
+class TrainConfig:
+    """How a model is trained each round.
+
+    ``step_size``/``gamma`` give a step-decay schedule (lr × gamma every step_size epochs; 0 means
+    constant). ``warm_start=True`` continues from the previous round's weights, as in seed 000;
+    ``False`` re-initialises them from the same seed, as DFAL (seed 001) does.
+    ``min_steps`` makes tiny labelled sets still get a sensible number of updates.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    epochs: int = 50
+    batch_size: int = 32
+    step_size: int = 0
+    gamma: float = 0.1
+    warm_start: bool = False
+    min_steps: int = 300
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise AlkitError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise AlkitError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise AlkitError(f"lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Learner:
+    """A model plus its training recipe, device and seed.
+
+    Args:
+        model: an alkit :class:`~alkit.models.TappedModel` (its initial weights are kept so that
+            ``warm_start=False`` can restart from them).
+        config: the :class:`TrainConfig`.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: seeds the mini-batch order of each :meth:`fit`.
+        progress: show epoch progress bars (``None``: follow ``ALKIT_PROGRESS``).
+    """
+
+    def __init__(
+        self,
+        model: TappedModel,
+        config: TrainConfig | None = None,
+        device="auto",
+        seed: int = 0,
+        progress: bool | None = None,
+        inference_batch_size: int = 1024,
+    ):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.config = config or TrainConfig()
+        self.seed = seed
+        self.progress = progress
+        self.inference_batch_size = inference_batch_size
+        self._initial_state = copy.deepcopy(model.state_dict())
+        self.n_fits = 0
+
+    # -- training -------------------------------------------------------------------------
+    def fit(self, X, y, extra_loss=None, seed: int | None = None) -> Learner:
+        """Train on ``X`` (``N × ...``) with labels ``y`` (``N``) by cross-entropy.
+
+        ``extra_loss(model, xb, yb, logits, taps) -> scalar`` is added to each batch's loss; the
+        distribution-aware regulariser of seed 003 plugs in here. ``seed`` fixes the batch order
+        and dropout masks of this fit (default: derived from the Learner's seed and fit count);
+        the global torch RNG state is left as it was.
+        """
+        fit_seed = self.seed * 1_000_003 + self.n_fits if seed is None else seed
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(fit_seed)
+            self._fit(X, y, extra_loss)
+        self.n_fits += 1
+        return self
+
+    def _fit(self, X, y, extra_loss) -> None:
+        n = check_same_length(X=X, y=y)
+        if n == 0:
+            raise AlkitError("cannot fit on an empty labelled set")
+        check_finite("training inputs", X)
+        cfg = self.config
+        if not cfg.warm_start:
+            self.model.load_state_dict(self._initial_state)
+        Xt = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+        yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if cfg.optimizer == "sgd":
+            opt = torch.optim.SGD(
+                params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            )
+        else:
+            opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = (
+            torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.gamma)
+            if cfg.step_size
+            else None
+        )
+        batch = min(cfg.batch_size, n)
+        steps_per_epoch = -(-n // batch)
+        epochs = max(cfg.epochs, -(-cfg.min_steps // steps_per_epoch))
+        self.model.train()
+        bar = tqdm(
+            range(epochs), desc="train", leave=False, disable=not progress_enabled(self.progress)
+        )
+        for _ in bar:
+            order = torch.randperm(n)
+            for start in range(0, n, batch):
+                idx = order[start : start + batch]
+                xb, yb = Xt[idx].to(self.device), yt[idx].to(self.device)
+                if len(idx) == 1 and self._has_batchnorm():
+                    continue  # BatchNorm cannot normalise a batch of one
+                logits, taps = self.model.forward_taps(xb)
+                loss = F.cross_entropy(logits, yb)
+                if extra_loss is not None:
+                    loss = loss + extra_loss(self.model, xb, yb, logits, taps)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if sched is not None:
+                sched.step()
+        self.model.eval()
+
+    def _has_batchnorm(self) -> bool:
+        return any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.model.modules()
+        )
+
+    # -- inference ------------------------------------------------------------------------
+    @torch.no_grad()
+    def _map_batches(self, X, fn) -> np.ndarray:
+        self.model.eval()
+        outs = []
+        for start in range(0, len(X), self.inference_batch_size):
+            xb = torch.as_tensor(np.asarray(X[start : start + self.inference_batch_size]))
+            outs.append(fn(xb.to(self.device, torch.float32)).float().cpu())
+        return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
+
+    def predict_logits(self, X) -> np.ndarray:
+        """Logits, ``N × C`` float32 (eval mode)."""
+        return self._map_batches(X, self.model)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Softmax probabilities, ``N × C`` float32 (eval mode)."""
+        return self._map_batches(X, lambda xb: torch.softmax(self.model(xb), dim=1))
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels, ``N`` int64."""
+        return self.predict_logits(X).argmax(1).astype(np.int64)
+
+    def embed(self, X) -> np.ndarray:
+        """Penultimate features, ``N × D`` float32 (eval mode)."""
+        return self._map_batches(X, self.model.embed)
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "n_fits": self.n_fits}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.n_fits = state["n_fits"]

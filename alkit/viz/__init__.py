@@ -1,0 +1,30 @@
+"""Plots (matplotlib for static, plotly for interactive), the bench report, and widgets."""
+
+from alkit.viz.curves import (
+    PALETTE,
+    plot_learning_curves,
+    plotly_learning_curves,
+    strategy_colors,
+    summarize_curves,
+)
+from alkit.viz.plots import (
+    plot_confusion,
+    plot_score_histogram,
+    plot_score_scatter,
+    score_histogram,
+)
+from alkit.viz.report import summary_table, write_report
+
+__all__ = [
+    "PALETTE",
+    "plot_confusion",
+    "plot_learning_curves",
+    "plot_score_histogram",
+    "plot_score_scatter",
+    "plotly_learning_curves",
+    "score_histogram",
+    "strategy_colors",
+    "summarize_curves",
+    "summary_table",
+    "write_report",
+]

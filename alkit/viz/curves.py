@@ -1,0 +1,102 @@
+"""Accuracy-vs-budget learning curves with mean ± 1 std bands across seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from alkit.errors import AlkitError
+
+#: Okabe–Ito colour-blind-safe palette, used by every alkit plot.
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
+
+
+def strategy_colors(strategies) -> dict[str, str]:
+    """A stable colour per strategy, in first-seen order."""
+    return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(dict.fromkeys(strategies))}
+
+
+def summarize_curves(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Mean and std of ``metric`` per (strategy, round) across seeds.
+
+    Returns columns ``strategy, round, n_labeled, mean, std, n_seeds`` (std 0 for one seed).
+    """
+    if results.empty:
+        raise AlkitError("no results to plot: the results table is empty")
+    g = results.groupby(["strategy", "round"], sort=False)
+    out = g.agg(
+        n_labeled=("n_labeled", "mean"),
+        mean=(metric, "mean"),
+        std=(metric, lambda v: float(np.std(v, ddof=0))),
+        n_seeds=(metric, "size"),
+    ).reset_index()
+    return out.sort_values(["strategy", "round"], kind="stable").reset_index(drop=True)
+
+
+def plot_learning_curves(results: pd.DataFrame, ax=None, metric: str = "accuracy", title=None):
+    """Matplotlib learning curves (mean line, ±1 std band) of every strategy; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.2))
+    summary = summarize_curves(results, metric)
+    colors = strategy_colors(results["strategy"])
+    for strategy, s in summary.groupby("strategy", sort=False):
+        c = colors[strategy]
+        ax.plot(s["n_labeled"], s["mean"], "-o", ms=3, color=c, label=strategy)
+        ax.fill_between(
+            s["n_labeled"], s["mean"] - s["std"], s["mean"] + s["std"], color=c, alpha=0.2
+        )
+    ax.set_xlabel("labelled samples")
+    ax.set_ylabel(f"test {metric}")
+    n_seeds = int(summary["n_seeds"].max())
+    ax.set_title(title or f"{metric} vs budget (mean ± 1 std over {n_seeds} seed(s))")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plotly_learning_curves(results: pd.DataFrame, metric: str = "accuracy", fig=None):
+    """Plotly version of :func:`plot_learning_curves` (a ``go.Figure`` or a FigureWidget)."""
+    import plotly.graph_objects as go
+
+    fig = fig if fig is not None else go.Figure()
+    summary = summarize_curves(results, metric)
+    colors = strategy_colors(results["strategy"])
+    for strategy, s in summary.groupby("strategy", sort=False):
+        c = colors[strategy]
+        x = s["n_labeled"].tolist()
+        upper = (s["mean"] + s["std"]).tolist()
+        lower = (s["mean"] - s["std"]).tolist()
+        fig.add_scatter(
+            x=x + x[::-1],
+            y=upper + lower[::-1],
+            fill="toself",
+            fillcolor=c,
+            opacity=0.2,
+            line={"width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=strategy,
+        )
+        fig.add_scatter(
+            x=x,
+            y=s["mean"].tolist(),
+            mode="lines+markers",
+            name=strategy,
+            line={"color": c},
+            legendgroup=strategy,
+        )
+    fig.update_layout(
+        xaxis_title="labelled samples", yaxis_title=f"test {metric}", template="plotly_white"
+    )
+    return fig
