@@ -1,0 +1,44 @@
+# alkit: `make demo` runs the main job, `make test` the whole suite. Both set up what they need:
+# a .venv with the package, and Debian's Fashion-MNIST files when run as root.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.alkit-installed
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: install data lint test demo lab bench
+
+# torch and torchvision come together from PyPI (the CUDA builds, which also run on a CPU):
+# the local CPU-only torch wheel cannot load torchvision's compiled ops.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch>=2.14" torchvision -e ".[dev,notebooks]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+data:
+	@if [ -d "$(FASHION_DIR)" ] || [ -n "$$ALKIT_DATA" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+	  echo "note: Fashion-MNIST is missing; as root: apt-get install dataset-fashion-mnist"; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install data lint
+	$(PY) -m pytest -q
+
+demo: install data
+	$(VENV)/bin/alkit bench --out runs/demo
+
+lab: install data
+	$(VENV)/bin/jupyter lab notebooks/00_quickstart.ipynb
+
+bench: install data
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -1,0 +1,22 @@
+"""Every registered strategy passes the template (tests/strategy_template.py)."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from conftest import make_context
+from strategy_template import check_strategy_contract
+
+from alkit.strategies import strategy_names
+
+#: Per-strategy overrides: fast options, and the data/model a strategy needs.
+#: ``options`` go to the strategy; ``context`` to tests/conftest.py:make_context.
+OVERRIDES: dict[str, dict] = {}
+
+
+@pytest.mark.parametrize("name", strategy_names())
+def test_strategy_contract(name):
+    over = OVERRIDES.get(name, {})
+    make_ctx = functools.partial(make_context, **over.get("context", {}))
+    check_strategy_contract(name, make_ctx, n=over.get("n", 10), options=over.get("options"))
