@@ -7,6 +7,7 @@ from alkit.viz.curves import (
     strategy_colors,
     summarize_curves,
 )
+from alkit.viz.embedding import project_2d
 from alkit.viz.plots import (
     plot_confusion,
     plot_score_histogram,
@@ -22,6 +23,7 @@ __all__ = [
     "plot_score_histogram",
     "plot_score_scatter",
     "plotly_learning_curves",
+    "project_2d",
     "score_histogram",
     "strategy_colors",
     "summarize_curves",
