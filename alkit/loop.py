@@ -163,7 +163,7 @@ class _Store:
         return self.out / "checkpoints" / f"{_safe(spec)}__seed{seed}__round{rnd}.pt"
 
     def save(self, row: dict, learner: Learner) -> None:
-        """Checkpoint the model, append the row, then drop the previous checkpoint."""
+        """Checkpoint the model, append the row, then drop the run's older checkpoints."""
         self.rows.append(row)
         if self.out is None:
             return
@@ -177,9 +177,9 @@ class _Store:
         torch.save(learner.state_dict(), tmp)
         tmp.replace(path)
         self.file.append(row)
-        old = self.checkpoint_path(spec, seed, rnd - 1)
-        if old.exists():
-            old.unlink()
+        for old in path.parent.glob(f"{_safe(spec)}__seed{seed}__round*.pt"):
+            if old != path:  # earlier rounds, also one a kill left behind before its delete
+                old.unlink()
 
 
 def initial_indices(config: ExperimentConfig, y_pool: np.ndarray, seed: int) -> np.ndarray:
