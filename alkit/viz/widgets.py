@@ -252,15 +252,24 @@ def plot_picked_images(images_K, labels_K, class_names=None, ncols: int = 10, ti
     k = len(images)
     ncols = max(1, min(ncols, k))
     nrows = max(1, -(-k // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.3 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(0.9 * ncols, 1.05 * nrows + 0.35), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img, label in zip(axes.ravel(), images, labels_K, strict=False):
         img = img.transpose(1, 2, 0) if img.ndim == 3 and img.shape[0] == 3 else img.squeeze()
         ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None)
-        ax.set_title(class_names[label] if class_names else str(label), fontsize=7)
+        ax.set_title(class_names[label] if class_names else str(label), fontsize=7, pad=2)
     fig.suptitle(title or f"{k} picked sample(s)", fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(
+        left=0.01,
+        right=0.99,
+        bottom=0.01,
+        top=1 - 0.35 / fig.get_figheight(),
+        wspace=0.1,
+        hspace=0.35,
+    )
     return fig
 
 
@@ -509,7 +518,12 @@ class RunPlayer:
             row=1,
             col=2,
         )
-        fig.update_layout(height=430, template="plotly_white", margin={"t": 60, "b": 40})
+        fig.update_layout(
+            height=470,
+            template="plotly_white",
+            margin={"t": 60, "b": 40},
+            legend={"orientation": "h", "x": 0, "y": -0.22},
+        )
         fig.update_xaxes(title_text="labelled samples (count)", row=1, col=1)
         fig.update_yaxes(title_text="test accuracy (fraction)", row=1, col=1)
         fig.update_xaxes(title_text="predicted class", row=1, col=2)
