@@ -56,4 +56,4 @@ chromium:
 # Screenshots go to build/browser/.
 test-browser: install data chromium
 	$(PY) -m pip install --quiet -e ".[browser]"
-	ALKIT_BROWSER_TEST=1 $(PY) -m pytest -q tests/browser
+	$(PY) -m pytest -q tests/browser/browser_jupyterlab.py

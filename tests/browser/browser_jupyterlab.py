@@ -5,7 +5,8 @@ temporary root holding a copy of the notebook, drives Debian's chromium with Pla
 browser download), runs all cells, checks that every widget renders, moves a slider and checks
 that the plotly figure's data and the screenshot change. Screenshots go to ``ALKIT_BROWSER_OUT``
 (default ``build/browser``). Every wait is bounded; the server and its kernels are stopped at the
-end whatever happens. Run it with ``make test-browser``.
+end whatever happens. Run it with ``make test-browser``; its name keeps plain ``pytest`` (``make
+test``) from collecting it, so the suite never needs chromium.
 """
 
 from __future__ import annotations
