@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 
 from alkit import metrics
 from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial, load_dataset
-from alkit.errors import AlkitError, check_positive_int
-from alkit.models import DEFAULT_MODEL, build_model
+from alkit.errors import AlkitError, check_positive_int, unknown_name
+from alkit.models import DEFAULT_MODEL, MODELS, build_model
 from alkit.results import COLUMNS, ResultsFile
 from alkit.strategies import Query, QueryContext, Strategy, get_strategy
 from alkit.train import Learner, TrainConfig, progress_enabled, seed_everything
@@ -214,6 +214,8 @@ def run_experiment(
     if not config.seeds:
         raise AlkitError("seeds must hold at least one seed")
     strategies = {spec: get_strategy(spec) for spec in config.strategies}
+    if config.model_name not in MODELS:
+        raise unknown_name("model", config.model_name, MODELS)
     dataset = load_dataset(config.dataset)
     store = _Store(out, config)
     show = progress_enabled(progress)
