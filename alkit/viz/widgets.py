@@ -245,16 +245,19 @@ def pool_of_run(folder: str | os.PathLike, seed: int):
 
 def plot_picked_images(images_K, labels_K, class_names=None, ncols: int = 10, title=None):
     """Static matplotlib grid of picked images (``K × C × H × W`` or ``K × H × W``) with their
-    true class names; returns the Figure."""
-    import matplotlib.pyplot as plt
+    true class names; returns the Figure.
+
+    The Figure is made without pyplot, so drawing it from a widget callback does not touch
+    the notebook's backend (the inline backend resizes pyplot figures it sees).
+    """
+    from matplotlib.figure import Figure
 
     images = np.asarray(images_K)
     k = len(images)
     ncols = max(1, min(ncols, k))
     nrows = max(1, -(-k // ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(0.9 * ncols, 1.05 * nrows + 0.35), squeeze=False
-    )
+    fig = Figure(figsize=(0.9 * ncols, 1.05 * nrows + 0.35))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img, label in zip(axes.ravel(), images, labels_K, strict=False):
@@ -493,7 +496,8 @@ class RunPlayer:
         fig = make_subplots(
             rows=1,
             cols=2,
-            column_widths=[0.55, 0.45],
+            column_widths=[0.5, 0.5],
+            horizontal_spacing=0.22,  # room for class names on the confusion matrix
             subplot_titles=("test accuracy (mean ± 1 std over seeds)", "confusion matrix"),
         )
         self.colors = strategy_colors(self.results["strategy"])
@@ -507,10 +511,9 @@ class RunPlayer:
                 row=1,
                 col=1,
             )
+        self._names = [str(c) for c in self.class_names]
         fig.add_heatmap(
             z=np.zeros((n_classes, n_classes)),
-            x=[str(c) for c in self.class_names],
-            y=[str(c) for c in self.class_names],
             colorscale="Viridis",
             zmin=0,
             zmax=1,
@@ -526,8 +529,10 @@ class RunPlayer:
         )
         fig.update_xaxes(title_text="labelled samples (count)", row=1, col=1)
         fig.update_yaxes(title_text="test accuracy (fraction)", row=1, col=1)
-        fig.update_xaxes(title_text="predicted class", row=1, col=2)
-        fig.update_yaxes(title_text="true class", autorange="reversed", row=1, col=2)
+        fig.update_xaxes(title_text="predicted class", type="category", row=1, col=2)
+        fig.update_yaxes(
+            title_text="true class", type="category", autorange="reversed", row=1, col=2
+        )
         self.figure = go.FigureWidget(fig)
         for control in (self.strategy, self.seed, self.round):
             control.observe(lambda _: self.redraw(), names="value")
@@ -550,7 +555,8 @@ class RunPlayer:
                 s = summary[summary["strategy"] == trace.name]
                 trace.x, trace.y = s["n_labeled"].to_numpy(), s["mean"].to_numpy()
                 trace.error_y = {"array": s["std"].to_numpy(), "visible": True}
-            data[-1].z = cm
+            # class names go with every z: the widget's first render in the browser lacks them
+            data[-1].update(z=cm, x=self._names, y=self._names)
         self.label.value = (
             f"<b>{self.strategy.value}</b>, seed {self.seed.value}, round {self.round.value}: "
             f"{frame['n_labeled']} labels, test accuracy <b>{frame['accuracy']:.4f}</b>"
@@ -558,8 +564,6 @@ class RunPlayer:
         self._show_images(frame["selected"])
 
     def _show_images(self, selected) -> None:
-        import matplotlib.pyplot as plt
-
         seed = self.seed.value
         if seed not in self._pools:
             self._pools[seed] = pool_of_run(self.folder, seed)
@@ -574,8 +578,7 @@ class RunPlayer:
             X[shown], y[shown], names, title=f"{what}: {len(shown)} of {len(selected)}"
         )
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        plt.close(fig)
+        fig.savefig(buf, format="png", dpi=90, bbox_inches=None)
         self.images.outputs = (
             {
                 "output_type": "display_data",

@@ -173,6 +173,13 @@ def _plot_data(page) -> list:
     )
 
 
+#: True once an element holds images and all of them have loaded (RunPlayer's picks grid).
+IMAGES_LOADED = """el => { const imgs = Array.from(el.querySelectorAll('img'));
+    return imgs.length > 0 && imgs.every(img => img.complete && img.naturalWidth > 0); }"""
+IMAGE_SIZES = """el => Array.from(el.querySelectorAll('img')).map(
+    img => [img.naturalWidth, img.naturalHeight])"""
+
+
 def _wait_for(predicate, timeout_s: float, what: str, page) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -235,6 +242,7 @@ def test_quickstart_widgets_render_and_respond(lab):
             output.screenshot(path=str(OUT / "02_widget_before.png"))
             before_png = (OUT / "02_widget_before.png").read_bytes()
             before = _plot_data(page)
+            sizes_before = page.evaluate(IMAGE_SIZES, output.element_handle())
             readout = slider.locator(".widget-readout")
             value_before = readout.inner_text()
 
@@ -248,7 +256,15 @@ def test_quickstart_widgets_render_and_respond(lab):
                 "the figure to change after moving the slider",
                 page,
             )
-            page.wait_for_timeout(1500)
+            _wait_for(
+                lambda: page.evaluate(IMAGES_LOADED, output.element_handle()),
+                WIDGET_UPDATE_S,
+                "the widget's images to load",
+                page,
+            )
+            # the same number of picks is drawn as a grid of the same size in every round
+            assert page.evaluate(IMAGE_SIZES, output.element_handle()) == sizes_before
+            page.wait_for_timeout(1000)
             output.screenshot(path=str(OUT / "03_widget_after.png"))
             assert (OUT / "03_widget_after.png").read_bytes() != before_png
             page.screenshot(path=str(OUT / "04_notebook.png"), full_page=True)
