@@ -7,7 +7,7 @@ STAMP := $(VENV)/.alkit-installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: install data lint test demo lab bench chromium test-browser
+.PHONY: install data lint test demo lab bench chromium test-browser test-binder
 
 # torch and torchvision come together from PyPI (the CUDA builds, which also run on a CPU):
 # the local CPU-only torch wheel cannot load torchvision's compiled ops.
@@ -57,3 +57,8 @@ chromium:
 test-browser: install data chromium
 	$(PY) -m pip install --quiet -e ".[browser]"
 	$(PY) -m pytest -q tests/browser/browser_jupyterlab.py
+
+# A fresh venv from the pip equivalent of binder/environment.yml (+ binder/postBuild) runs the
+# quickstart in smoke mode: shows that the Binder spec is complete. Times: build/binder/.
+test-binder: install data
+	$(PY) -m pytest -q tests/binder/binder_quickstart.py
