@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from binder_spec import BINDER, ROOT, pip_requirements
 
 NOTEBOOK = Path(os.environ.get("ALKIT_BINDER_NOTEBOOK", ROOT / "notebooks/00_quickstart.ipynb"))
@@ -30,10 +31,17 @@ def _run(cmd, timeout, **kw):
     return result
 
 
-def test_quickstart_runs_in_a_fresh_binder_environment(tmp_path):
+@pytest.fixture()
+def venv(tmp_path):
+    """A path for the fresh environment, removed afterwards (PyPI's torch makes it ~6 GB)."""
+    path = tmp_path / "venv"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_quickstart_runs_in_a_fresh_binder_environment(tmp_path, venv):
     assert NOTEBOOK.exists(), f"no notebook at {NOTEBOOK}"
     OUT.mkdir(parents=True, exist_ok=True)
-    venv = tmp_path / "venv"
     started = time.monotonic()
     _run([sys.executable, "-m", "venv", str(venv)], 120)
     bin_dir = venv / "bin"
