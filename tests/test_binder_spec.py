@@ -43,3 +43,11 @@ def test_binder_is_cpu_only_with_fashion_mnist_from_apt():
     post_build = BINDER / "postBuild"
     assert os.access(post_build, os.X_OK)
     assert "pip install --no-deps -e ." in post_build.read_text()
+
+
+def test_readme_badge_opens_the_quickstart_on_binder():
+    readme = (ROOT / "README.md").read_text()
+    badge = re.search(r"\(https://mybinder\.org/v2/gh/([^)]+)\)", readme)
+    assert badge, "README has no Binder badge"
+    assert badge.group(1).endswith("/HEAD?labpath=notebooks%2F00_quickstart.ipynb")
+    assert (ROOT / "notebooks/00_quickstart.ipynb").exists()
