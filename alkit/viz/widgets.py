@@ -277,11 +277,19 @@ def plot_picked_images(images_K, labels_K, class_names=None, ncols: int = 10, ti
 
 
 # -- plotly helpers -----------------------------------------------------------------------------
+#: Shared look: white template, legend in a row under the plots so it never covers an axis.
+_LAYOUT = {
+    "template": "plotly_white",
+    "margin": {"t": 70, "b": 40},
+    "legend": {"orientation": "h", "x": 0, "y": -0.22},
+}
+
+
 def _map_traces(fig, row=None, col=None, showlegend=True):
     kw = {"row": row, "col": col} if row is not None else {}
     for name, color, size, symbol in (
-        ("unlabeled", POOL_COLOR, 4, "circle"),
-        ("labeled", LABELED_COLOR, 6, "square"),
+        ("unlabelled", POOL_COLOR, 4, "circle"),
+        ("labelled", LABELED_COLOR, 6, "square"),
         ("picked", PICK_COLOR, 11, "x"),
     ):
         fig.add_scattergl(
@@ -348,7 +356,8 @@ class StrategyExplorer:
         fig = make_subplots(
             rows=1,
             cols=3,
-            column_widths=[0.4, 0.3, 0.3],
+            column_widths=[0.36, 0.32, 0.32],
+            horizontal_spacing=0.12,
             subplot_titles=("pool map", "acquisition scores", "learning curve"),
         )
         _map_traces(fig, 1, 1)
@@ -363,12 +372,10 @@ class StrategyExplorer:
             row=1,
             col=3,
         )
-        fig.update_layout(
-            barmode="overlay", height=420, template="plotly_white", margin={"t": 40, "b": 40}
-        )
+        fig.update_layout(barmode="overlay", height=470, **_LAYOUT)
         fig.update_xaxes(title_text="map dimension 1 (a.u.)", row=1, col=1)
         fig.update_yaxes(title_text="map dimension 2 (a.u.)", row=1, col=1)
-        fig.update_xaxes(title_text="acquisition score (higher = wanted)", row=1, col=2)
+        fig.update_xaxes(title_text="score (higher = wanted)", row=1, col=2)
         fig.update_yaxes(title_text="candidates (count)", row=1, col=2)
         fig.update_xaxes(title_text="labelled samples (count)", row=1, col=3)
         fig.update_yaxes(title_text="test accuracy (fraction)", row=1, col=3)
@@ -426,19 +433,20 @@ class CompareStrategies:
         fig = make_subplots(
             rows=1,
             cols=3,
+            horizontal_spacing=0.09,
             subplot_titles=(strategy_a, strategy_b, "labelled set per class"),
         )
         _map_traces(fig, 1, 1)
         _map_traces(fig, 1, 2, showlegend=False)
-        names = list(self.run_a.class_names)
+        self._names = [str(c) for c in self.run_a.class_names]
         colors = strategy_colors([strategy_a, strategy_b])
         for s in (strategy_a, strategy_b):
-            fig.add_bar(x=names, y=[], name=s, marker_color=colors[s], row=1, col=3)
-        fig.update_layout(height=420, template="plotly_white", margin={"t": 60, "b": 40})
+            fig.add_bar(x=[], y=[], name=s, marker_color=colors[s], row=1, col=3)
+        fig.update_layout(height=470, **_LAYOUT)
         for col in (1, 2):
             fig.update_xaxes(title_text="map dimension 1 (a.u.)", row=1, col=col)
             fig.update_yaxes(title_text="map dimension 2 (a.u.)", row=1, col=col)
-        fig.update_xaxes(title_text="class", row=1, col=3)
+        fig.update_xaxes(title_text="class", type="category", row=1, col=3)
         fig.update_yaxes(title_text="labelled samples (count)", row=1, col=3)
         self.figure = go.FigureWidget(fig)
         self.round.observe(lambda _: self.redraw(), names="value")
@@ -451,8 +459,8 @@ class CompareStrategies:
         with self.figure.batch_update():
             _set_map(data[0:3], frame["a"]["map"])
             _set_map(data[3:6], frame["b"]["map"])
-            data[6].y = frame["a"]["class_counts"]
-            data[7].y = frame["b"]["class_counts"]
+            data[6].update(x=self._names, y=frame["a"]["class_counts"])
+            data[7].update(x=self._names, y=frame["b"]["class_counts"])
             self.figure.layout.title = (
                 f"round {self.round.value}: {frame['a']['strategy']} accuracy "
                 f"{frame['a']['accuracy']:.3f}, {frame['b']['strategy']} accuracy "
@@ -521,12 +529,7 @@ class RunPlayer:
             row=1,
             col=2,
         )
-        fig.update_layout(
-            height=470,
-            template="plotly_white",
-            margin={"t": 60, "b": 40},
-            legend={"orientation": "h", "x": 0, "y": -0.22},
-        )
+        fig.update_layout(height=470, **_LAYOUT)
         fig.update_xaxes(title_text="labelled samples (count)", row=1, col=1)
         fig.update_yaxes(title_text="test accuracy (fraction)", row=1, col=1)
         fig.update_xaxes(title_text="predicted class", type="category", row=1, col=2)
