@@ -233,7 +233,9 @@ def test_quickstart_widgets_render_and_respond(lab):
             assert "Error displaying widget" not in body
             assert "model not found" not in body.lower()
             assert page.locator(".jupyter-widgets").count() > 0
-            slider = page.locator(".widget-slider").last
+            sliders = page.locator(".widget-slider")
+            assert sliders.count() > 0, f"{NOTEBOOK.name} shows no widget slider to move"
+            slider = sliders.last
             slider.scroll_into_view_if_needed()
             page.wait_for_timeout(1000)
             output = slider.locator(
