@@ -47,4 +47,4 @@ def test_bench_errors_are_clear(tmp_path, capsys):
         out = tmp_path / re.sub(r"\W", "_", " ".join(extra))
         assert main(["bench", "--quiet", "--rounds", "1", "--out", str(out), *extra]) == 2
         assert message in capsys.readouterr().err
-        assert not Path(out, "results.csv").exists()
+        assert not Path(out, "results.csv").exists() and not Path(out, "config.json").exists()
