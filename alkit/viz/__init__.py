@@ -15,9 +15,13 @@ from alkit.viz.plots import (
     score_histogram,
 )
 from alkit.viz.report import summary_table, write_report
+from alkit.viz.widgets import CompareStrategies, RunPlayer, StrategyExplorer
 
 __all__ = [
     "PALETTE",
+    "CompareStrategies",
+    "RunPlayer",
+    "StrategyExplorer",
     "plot_confusion",
     "plot_learning_curves",
     "plot_score_histogram",
