@@ -1,6 +1,6 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
-from alkit.strategies import random, uncertainty  # noqa: F401  (registration)
+from alkit.strategies import badge, bayesian, coreset, kmeans, random, typiclust, uncertainty  # noqa: F401  (registration)  # noqa: F401
 from alkit.strategies.base import (
     Query,
     QueryContext,
