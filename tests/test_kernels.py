@@ -260,3 +260,48 @@ def test_triton_kcenter_matches_torch_under_interpreter():
         [sys.executable, "-c", TRITON_CHECK], env=env, capture_output=True, text=True, cwd=root
     )
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-3000:]
+
+
+def test_lazy_kcenter_blocks_agree_with_a_full_pass_per_step():
+    from alkit.kernels.kcenter import TAKEN, _kcenter_steps_torch
+    from alkit.kernels.triton_kcenter import triton_usable  # noqa: F401  (import check only)
+
+    X = torch.randn(500, 6, generator=torch.Generator().manual_seed(5))
+    lab = torch.arange(0, 500, 50)
+    min_d = min_sqdist(X, X[lab])[0]
+    min_d[lab] = TAKEN
+    want = None
+    for block in (1, 3, 64, 1024):
+        picks, radii = _kcenter_steps_torch(X, min_d.clone(), 40, None, block=block)
+        if want is None:
+            want = picks.numpy()
+            # reference: a full distance pass per step
+            d = min_d.clone()
+            for c in want:
+                assert torch.argmax(d) == c
+                d = torch.minimum(d, ((X - X[c]) ** 2).sum(1))
+                d[c] = TAKEN
+        np.testing.assert_array_equal(picks.numpy(), want)
+
+
+def test_lazy_d2_sampler_with_tiny_blocks_draws_d2():
+    from alkit.kernels import d2_seeding
+
+    x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0], [0.5]])
+
+    def block_dist(s, e, centres):
+        return (x[s:e] - x[centres].T) ** 2
+
+    rng = np.random.default_rng(7)
+    # third centre after 0 and 4 (first two fixed by rejecting other draws): weights min(x, 4−x)²
+    draws = []
+    while len(draws) < 800:
+        c = d2_seeding(6, 3, block_dist, rng, first=0, block=2)
+        if c[1] == 4:
+            draws.append(c[2])
+    weights = np.array([0, 1, 4, 1, 0, 0.25])
+    counts = np.bincount(draws, minlength=6)
+    assert counts[0] == counts[4] == 0
+    keep = weights > 0
+    expected = weights[keep] / weights.sum() * len(draws)
+    assert stats.chisquare(counts[keep], expected).pvalue > 1e-3

@@ -63,7 +63,8 @@ def badge_seeding(h_N_D, q_N_C, k: int, rng: np.random.Generator) -> np.ndarray:
     """BADGE's k-means++ seeding on the factorised gradient embedding: ``k`` row indices.
 
     First centre: the row of largest ``‖g‖ = ‖h‖‖q‖``; then D² sampling with the factorised
-    distance, one pass of ``N × (d + C)`` per centre. Memory ``O(N)`` beyond the inputs.
+    distance (lazy exact D² sampling, :func:`alkit.kernels.d2_seeding`). Memory ``O(N)`` beyond
+    the inputs; the ``N × (C·d)`` embedding is never formed.
     """
     h = as_float_tensor("h_N_D", h_N_D)
     q = as_float_tensor("q_N_C", q_N_C, device=h.device)
@@ -73,8 +74,9 @@ def badge_seeding(h_N_D, q_N_C, k: int, rng: np.random.Generator) -> np.ndarray:
         raise AlkitError(f"k={k} is larger than the number of rows ({len(h)})")
     g_sq = sq_norms(h) * sq_norms(q)
 
-    def dist_to(c: int) -> torch.Tensor:
-        d = (h @ h[c]).mul_(q @ q[c]).mul_(-2.0)
-        return d.add_(g_sq).add_(g_sq[c]).clamp_(min=0.0)
+    def block_dist(s: int, e: int, centres_K: torch.Tensor) -> torch.Tensor:
+        centres_K = centres_K.to(h.device)
+        d = (h[s:e] @ h[centres_K].T).mul_(q[s:e] @ q[centres_K].T).mul_(-2.0)
+        return d.add_(g_sq[s:e, None]).add_(g_sq[centres_K][None, :])
 
-    return d2_seeding(len(h), k, dist_to, rng, int(torch.argmax(g_sq)))[0]
+    return d2_seeding(len(h), k, block_dist, rng, int(torch.argmax(g_sq)))

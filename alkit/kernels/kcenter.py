@@ -2,8 +2,11 @@
 
 Sener & Savarese (ICLR 2018), Algorithm 1: starting from the labelled set s⁰, repeatedly add
 ``u = argmax_{i} min_{j ∈ s} Δ(x_i, x_j)``. Only the vector ``δ_i = min_{j ∈ s} ‖x_i − x_j‖²``
-is kept; each step reads the features once (a matrix–vector product) and updates δ with the
-distances to the new centre. The full ``N × N`` matrix that some toolkits build is never formed.
+is kept (O(N) memory); the full ``N × N`` matrix that some toolkits build is never formed.
+
+Torch path (CPU/GPU): δ is refreshed lazily per row block (exact; see
+:func:`_kcenter_steps_torch`), so a step reads only the blocks whose δ could hold the maximum
+instead of the whole feature matrix. Triton path (GPU): one fused pass per step.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ BACKENDS = ("auto", "torch", "triton")
 #: δ of rows that are centres already: below every distance, so argmax never picks them again
 #: (even when all remaining rows duplicate a centre and their δ is 0).
 TAKEN = -1.0
+#: rows per block of the lazy torch loop
+LAZY_BLOCK = 1024
 
 
 def _resolve_backend(backend: str, device: torch.device) -> str:
@@ -86,23 +91,50 @@ def kcenter_greedy(
 
 
 @torch.no_grad()
-def _kcenter_steps_torch(X_N_D, min_d_N, n: int, first: int | None):
-    """The greedy loop: ``n`` steps of argmax, then ``δ ← min(δ, ‖x − x_c‖²)``; updates δ in place."""
+def _kcenter_steps_torch(X_N_D, min_d_N, n: int, first: int | None, block: int = LAZY_BLOCK):
+    """The greedy loop with lazily refreshed row blocks (exact; see :func:`kcenter_greedy`).
+
+    Rows are cut into blocks of ``block``. Each block keeps ``δ`` values that may miss the
+    centres chosen since its last refresh (so they are upper bounds) and the block's maximum. A
+    step refreshes the block of largest bound (one small GEMM against all its pending centres)
+    until that block is fresh: its exact maximum then beats every other block's upper bound, so
+    it is the global argmax (ties go to the lowest index, as in ``torch.argmax``). Blocks far from
+    the new centres are never re-read, so a step costs far less than a pass over ``X``.
+    """
+    N, D = X_N_D.shape
+    dev = X_N_D.device
     x_sq = sq_norms(X_N_D)
-    buf = torch.empty_like(min_d_N)
-    picks = torch.empty(n, dtype=torch.long, device=X_N_D.device)
-    radii = torch.empty(n, dtype=X_N_D.dtype, device=X_N_D.device)
+    n_blocks = -(-N // block)
+    delta = min_d_N.new_full((n_blocks * block,), TAKEN)
+    delta[:N] = min_d_N
+    delta = delta.view(n_blocks, block)
+    bound = delta.max(dim=1).values
+    applied = np.zeros(n_blocks, dtype=np.int64)
+    centres = X_N_D.new_empty((n, D))
+    centre_sq = X_N_D.new_empty(n)
+    picks = np.empty(n, dtype=np.int64)
+    radii = np.empty(n, dtype=np.float64)
     for i in range(n):
         if i == 0 and first is not None:
-            c = torch.tensor(first, device=X_N_D.device)
-            radii[i] = float("inf")
+            c, radius = int(first), float("inf")
         else:
-            c = torch.argmax(min_d_N)
-            radii[i] = min_d_N[c]
-        picks[i] = c
-        # δ_i ← min(δ_i, ‖x_i‖² + ‖x_c‖² − 2 x_i·x_c): one matrix–vector product per step
-        torch.addmv(x_sq, X_N_D, X_N_D[c], alpha=-2.0, out=buf)
-        buf += x_sq[c]
-        torch.minimum(min_d_N, buf, out=min_d_N)
-        min_d_N[c] = TAKEN
-    return picks, radii
+            while True:
+                b = int(torch.argmax(bound))
+                if applied[b] == i:
+                    break
+                rows = slice(b * block, min(N, (b + 1) * block))
+                k0 = int(applied[b])
+                d = torch.addmm(centre_sq[None, k0:i], X_N_D[rows], centres[k0:i].T, alpha=-2.0)
+                d += x_sq[rows, None]
+                seg = delta[b, : rows.stop - rows.start]
+                torch.minimum(seg, d.min(dim=1).values, out=seg)
+                applied[b] = i
+                bound[b] = delta[b].max()
+            j = int(torch.argmax(delta[b]))
+            c, radius = b * block + j, float(delta[b, j])
+        picks[i], radii[i] = c, radius
+        delta.view(-1)[c] = TAKEN
+        bound[c // block] = delta[c // block].max()
+        centres[i] = X_N_D[c]
+        centre_sq[i] = x_sq[c]
+    return torch.as_tensor(picks, device=dev), torch.as_tensor(radii)

@@ -2,7 +2,8 @@
 
 k-means++ (Arthur & Vassilvitskii, SODA 2007, §2.2): after a first centre, each next centre is
 drawn with probability ``D(x)² / Σ D(x')²`` where ``D(x)`` is the distance to the nearest centre
-chosen so far. Only the running vector ``D²`` is kept, updated with one distance pass per centre.
+chosen so far. Only the vector ``D²`` is kept (O(N) memory), refreshed lazily per row block (exact rejection
+sampling, :func:`d2_seeding`), so a draw costs far less than a pass over the features.
 """
 
 from __future__ import annotations
@@ -17,50 +18,97 @@ from alkit.kernels.blocks import as_float_tensor
 from alkit.kernels.distances import sq_norms
 from alkit.kernels.knn import knn
 
-
-def d2_draw(min_d_N: torch.Tensor, rng: np.random.Generator, taken: np.ndarray) -> int:
-    """One D² draw: row ``i`` with probability ``δ_i / Σ δ`` (float64 cumulative sums).
-
-    Rows in ``taken`` have weight 0. When every other weight is 0 (all remaining rows duplicate a
-    centre), the draw is uniform over the rows not taken.
-    """
-    w = min_d_N.double().clamp(min=0.0)
-    w[torch.as_tensor(taken, device=w.device)] = 0.0
-    cum = torch.cumsum(w, 0)
-    total = float(cum[-1])
-    if not total > 0.0:
-        free = np.setdiff1d(np.arange(len(w)), taken)
-        return int(rng.choice(free))
-    u = torch.tensor(rng.random() * total, dtype=torch.float64, device=w.device)
-    return min(int(torch.searchsorted(cum, u, right=True)), len(w) - 1)
+#: rows per block of the lazy D² sampler
+LAZY_BLOCK = 1024
 
 
 def d2_seeding(
     n_points: int,
     k: int,
-    dist_to: Callable[[int], torch.Tensor],
+    block_dist: Callable[[int, int, torch.Tensor], torch.Tensor],
     rng: np.random.Generator,
     first: int,
-) -> tuple[np.ndarray, torch.Tensor]:
-    """Generic D² seeding: ``dist_to(c)`` returns the squared distances of all rows to row ``c``.
+    block: int = LAZY_BLOCK,
+) -> np.ndarray:
+    """Generic exact D² seeding with lazily refreshed row blocks; returns ``k`` row indices.
 
-    Returns the ``k`` chosen rows (in order) and the final squared distance to the nearest centre.
+    ``block_dist(start, stop, centres_K)`` gives the squared distances of rows ``start…stop−1``
+    to the rows ``centres_K``: ``(stop − start) × K``. After one full pass for the first centre,
+    each row block keeps values ``s_i ≥ δ_i`` that may miss the centres chosen since its last
+    refresh. A draw proposes row ``i ∝ s_i`` (block by block sums, then within the block),
+    refreshes that block, and accepts ``i`` with probability ``δ_i / s_i``; a rejected draw starts
+    over. Every accepted draw is exactly ``∝ δ_i`` (rejection sampling with an upper-bound
+    proposal), and a step reads only the blocks it samples from. When every remaining ``δ`` is 0
+    (rows duplicating centres) the draw is uniform over the rows not chosen.
     """
+    probe = block_dist(0, 1, torch.as_tensor([first]))
+    dev = probe.device
+    n_blocks = -(-n_points // block)
+    delta = torch.zeros(n_blocks * block, dtype=probe.dtype, device=dev)
+    for s in range(0, n_points, block):
+        e = min(n_points, s + block)
+        delta[s:e] = block_dist(s, e, torch.as_tensor([first], device=dev))[:, 0].clamp(min=0.0)
+    delta[first] = 0.0
+    delta = delta.view(n_blocks, block)
+    sums = delta.double().sum(dim=1)
+    centres = torch.empty(k, dtype=torch.long, device=dev)
+    centres[0] = first
+    applied = np.ones(n_blocks, dtype=np.int64)
     chosen = [int(first)]
-    min_d = dist_to(chosen[0]).clone()
-    for _ in range(1, k):
-        c = d2_draw(min_d, rng, np.asarray(chosen))
+
+    def refresh(b: int, n_c: int) -> None:
+        if applied[b] == n_c:
+            return
+        s, e = b * block, min(n_points, (b + 1) * block)
+        d = block_dist(s, e, centres[applied[b] : n_c]).min(dim=1).values.clamp_(min=0.0)
+        seg = delta[b, : e - s]
+        torch.minimum(seg, d, out=seg)
+        applied[b] = n_c
+        sums[b] = delta[b].double().sum()
+
+    for n_c in range(1, k):
+        while True:
+            total = float(sums.sum())
+            if not total > 0.0:
+                for b in range(n_blocks):
+                    refresh(b, n_c)
+                if not float(sums.sum()) > 0.0:
+                    free = np.setdiff1d(np.arange(n_points), chosen)
+                    c = int(rng.choice(free))
+                    break
+                continue
+            u = rng.random() * total
+            cum = torch.cumsum(sums, 0)
+            b = min(
+                int(torch.searchsorted(cum, torch.tensor(u, dtype=cum.dtype, device=dev))),
+                n_blocks - 1,
+            )
+            within = torch.cumsum(delta[b].double(), 0)
+            r = torch.tensor(u - (float(cum[b]) - float(sums[b])), dtype=within.dtype, device=dev)
+            j = min(int(torch.searchsorted(within, r, right=True)), block - 1)
+            stale = float(delta[b, j])
+            if not stale > 0.0:
+                continue
+            if applied[b] == n_c:
+                c = b * block + j
+                break
+            refresh(b, n_c)
+            if rng.random() * stale < float(delta[b, j]):
+                c = b * block + j
+                break
         chosen.append(c)
-        torch.minimum(min_d, dist_to(c), out=min_d)
-    min_d[torch.as_tensor(chosen, device=min_d.device)] = 0.0
-    return np.asarray(chosen, dtype=np.int64), min_d
+        centres[n_c] = c
+        b = c // block
+        delta[b, c - b * block] = 0.0
+        sums[b] = delta[b].double().sum()
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def kmeans_pp_seeding(features_N_D, k: int, rng: np.random.Generator, first: int | None = None):
     """k-means++ seeding (D² sampling) of ``k`` distinct centres among the rows of ``features_N_D``.
 
     ``first`` fixes the first centre (default: uniform from ``rng``). Memory is ``O(N)`` beyond
-    the features: one matrix–vector product per centre. Returns the chosen row indices, ``k``
+    the features. Returns the chosen row indices, ``k``
     int64, in draw order.
     """
     X = as_float_tensor("features_N_D", features_N_D)
@@ -69,11 +117,13 @@ def kmeans_pp_seeding(features_N_D, k: int, rng: np.random.Generator, first: int
         raise AlkitError(f"k={k} is larger than the number of rows ({len(X)})")
     x_sq = sq_norms(X)
 
-    def dist_to(c: int) -> torch.Tensor:
-        return torch.addmv(x_sq, X, X[c], alpha=-2.0).add_(x_sq[c]).clamp_(min=0.0)
+    def block_dist(s: int, e: int, centres_K: torch.Tensor) -> torch.Tensor:
+        centres_K = centres_K.to(X.device)
+        d = torch.addmm(x_sq[centres_K][None, :], X[s:e], X[centres_K].T, alpha=-2.0)
+        return d.add_(x_sq[s:e, None])
 
     start = int(rng.integers(len(X))) if first is None else int(first)
-    return d2_seeding(len(X), k, dist_to, rng, start)[0]
+    return d2_seeding(len(X), k, block_dist, rng, start)
 
 
 def kmeans(features_N_D, k: int, seed: int = 0, max_iter: int = 100, minibatch: bool | None = None):
