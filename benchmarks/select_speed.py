@@ -173,6 +173,40 @@ def plan(quick: bool, threads: int) -> list[dict]:
     return cases
 
 
+def _ratios(rows: list[dict]) -> dict:
+    """Naive/alkit time ratios where both ran, and the naive core-set time extrapolated to 60k
+    by its O(N²) growth (marked as an extrapolation, not a measurement)."""
+
+    def secs(kind, n, classes=None):
+        for r in rows:
+            if r["kind"] == kind and r["n"] == n and r.get("classes") == classes:
+                return r.get("seconds")
+        return None
+
+    out = {}
+    both = [
+        r["n"]
+        for r in rows
+        if r["kind"] == "coreset_naive" and "seconds" in r and secs("coreset_alkit", r["n"])
+    ]
+    if both:
+        n = max(both)
+        naive, fast = secs("coreset_naive", n), secs("coreset_alkit", n)
+        out["coreset_largest_naive_n"] = n
+        out["coreset_naive_over_alkit_at_largest_n"] = naive / fast
+        alkit_60k = secs("coreset_alkit", 60_000)
+        if alkit_60k:
+            extrapolated = naive * (60_000 / n) ** 2
+            out["coreset_naive_60k_seconds_extrapolated"] = extrapolated
+            out["coreset_naive_over_alkit_60k_extrapolated"] = extrapolated / alkit_60k
+    for C in (10, 100):
+        for n in sorted({r["n"] for r in rows if r["kind"] == "badge_materialised"}):
+            m, f = secs("badge_materialised", n, C), secs("badge_factorised", n, C)
+            if m and f:
+                out[f"badge_C{C}_n{n}_materialised_over_factorised"] = m / f
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", help=argparse.SUPPRESS)
@@ -201,6 +235,7 @@ def main() -> None:
         "bandwidth_bound_s_nominal": N_SELECT * bytes_60k / 25e9,
         "bandwidth_bound_s_measured": None if bw is None else N_SELECT * bytes_60k / (bw * 1e9),
     }
+    summary.update(_ratios(rows))
     result = {
         "benchmark": "select_speed",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
