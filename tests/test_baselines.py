@@ -141,10 +141,10 @@ def test_loop_runs_a_deep_ensemble_baseline(tmp_path):
         query=10,
         rounds=1,
         seeds=(0,),
-        strategies=("varratio:n_samples=3:n_members=2", "coreset", "typiclust"),
+        strategies=("varratio:n_samples=3:n_members=2",),
     )
     df = run_experiment(config, out=tmp_path, progress=False)
-    assert len(df) == 6 and set(df["n_labeled"]) == {20, 30}
+    assert len(df) == 2 and df["n_labeled"].tolist() == [20, 30]
 
 
 def test_mc_dropout_needs_dropout_or_members():
