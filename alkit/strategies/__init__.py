@@ -1,6 +1,14 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
-from alkit.strategies import badge, bayesian, coreset, kmeans, random, typiclust, uncertainty  # noqa: F401  (registration)  # noqa: F401
+from alkit.strategies import (  # noqa: F401  (registration)
+    badge,
+    bayesian,
+    coreset,
+    kmeans,
+    random,
+    typiclust,
+    uncertainty,
+)
 from alkit.strategies.base import (
     Query,
     QueryContext,
