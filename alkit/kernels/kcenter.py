@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from alkit.errors import AlkitError, check_positive_int
-from alkit.kernels.blocks import as_float_tensor, as_index_array
+from alkit.kernels.blocks import as_float_tensor, as_index_array, progress
 from alkit.kernels.distances import min_sqdist, sq_norms
 
 BACKENDS = ("auto", "torch", "triton")
@@ -115,7 +115,7 @@ def _kcenter_steps_torch(X_N_D, min_d_N, n: int, first: int | None, block: int =
     centre_sq = X_N_D.new_empty(n)
     picks = np.empty(n, dtype=np.int64)
     radii = np.empty(n, dtype=np.float64)
-    for i in range(n):
+    for i in progress(range(n), "k-center", N):
         if i == 0 and first is not None:
             c, radius = int(first), float("inf")
         else:
