@@ -305,3 +305,17 @@ def test_lazy_d2_sampler_with_tiny_blocks_draws_d2():
     keep = weights > 0
     expected = weights[keep] / weights.sum() * len(draws)
     assert stats.chisquare(counts[keep], expected).pvalue > 1e-3
+
+
+def test_benchmark_naive_kcenter_is_the_same_algorithm():
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "benchmarks" / "select_speed.py"
+    spec = importlib.util.spec_from_file_location("select_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X = torch.randn(400, 8, generator=torch.Generator().manual_seed(9))
+    lab = np.arange(0, 400, 40)
+    np.testing.assert_array_equal(
+        bench.naive_kcenter(X, torch.as_tensor(lab), 25), kcenter_greedy(X, lab, 25)
+    )
