@@ -295,7 +295,7 @@ def test_lazy_d2_sampler_with_tiny_blocks_draws_d2():
     rng = np.random.default_rng(7)
     # third centre after 0 and 4 (first two fixed by rejecting other draws): weights min(x, 4−x)²
     draws = []
-    while len(draws) < 800:
+    while len(draws) < 400:
         c = d2_seeding(6, 3, block_dist, rng, first=0, block=2)
         if c[1] == 4:
             draws.append(c[2])
