@@ -12,7 +12,10 @@ from alkit.strategies import strategy_names
 
 #: Per-strategy overrides: fast options, and the data/model a strategy needs.
 #: ``options`` go to the strategy; ``context`` to tests/conftest.py:make_context.
-OVERRIDES: dict[str, dict] = {}
+OVERRIDES: dict[str, dict] = {
+    "bald": {"options": {"n_samples": 5}},
+    "varratio": {"options": {"n_samples": 5}},
+}
 
 
 @pytest.mark.parametrize("name", strategy_names())

@@ -8,6 +8,7 @@ from alkit.viz.curves import (
     summarize_curves,
 )
 from alkit.viz.embedding import project_2d
+from alkit.viz.picks import compare_picks, draw_picks, picked_class_counts, pool_scores
 from alkit.viz.plots import (
     plot_confusion,
     plot_score_histogram,
@@ -22,6 +23,10 @@ __all__ = [
     "CompareStrategies",
     "RunPlayer",
     "StrategyExplorer",
+    "compare_picks",
+    "draw_picks",
+    "picked_class_counts",
+    "pool_scores",
     "plot_confusion",
     "plot_learning_curves",
     "plot_score_histogram",
