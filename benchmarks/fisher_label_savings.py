@@ -10,6 +10,12 @@ baseline. The run folder is resumable: re-running with more ``--strategies`` add
 
     python benchmarks/fisher_label_savings.py [--pool-size 10000] [--seeds 0 1 2] ...
 
+The defaults are the CPU-scaled protocol that fits a shared 2-core machine: a 10,000-image pool
+subsample (the 100× bias kept), 1,000 validation and 2,000 test images, P=50 for 10 rounds
+(500 labels, 5% of the pool as in the paper's 1,250 of 25k), 20 epochs, 2 pretraining epochs.
+The paper's setting is ``--pool-size 0 --val-per-class 1000 --test-size 10000 --query 125
+--epochs 50 --pretrain-epochs 8``.
+
 Writes ``benchmarks/results/fisher_label_savings.json``.
 """
 
@@ -34,7 +40,7 @@ def protocol(args) -> ExperimentConfig:
         imbalance=100,
         rare_classes=(5, 6, 7, 8, 9),
         val_per_class=args.val_per_class,
-        pool_size=args.pool_size,
+        pool_size=args.pool_size or None,
         test_size=args.test_size,
         model="lenet",
         train=TrainConfig(
@@ -100,13 +106,13 @@ def savings(summary: dict) -> dict:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pool-size", type=int, default=10_000)
-    p.add_argument("--test-size", type=int, default=5_000)
-    p.add_argument("--val-per-class", type=int, default=200)
-    p.add_argument("--query", type=int, default=125)
-    p.add_argument("--rounds", type=int, default=9)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--pretrain-epochs", type=int, default=8)
+    p.add_argument("--pool-size", type=int, default=10_000, help="0: the whole biased pool")
+    p.add_argument("--test-size", type=int, default=2_000)
+    p.add_argument("--val-per-class", type=int, default=100)
+    p.add_argument("--query", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=9, help="rounds after the cold-start round")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--pretrain-epochs", type=int, default=2)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     default = ["random", "entropy", "pfk"]
     if "varratio" in strategy_names():
