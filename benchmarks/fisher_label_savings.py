@@ -26,8 +26,11 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from alkit import metrics
 from alkit.loop import ExperimentConfig, run_experiment
+from alkit.results import read_results
 from alkit.strategies import strategy_names
 from alkit.train import TrainConfig
 
@@ -120,12 +123,24 @@ def main(argv=None) -> dict:
     p.add_argument("--strategies", nargs="+", default=default)
     p.add_argument("--out", default="runs/fisher_label_savings")
     p.add_argument("--json", default="benchmarks/results/fisher_label_savings.json")
+    p.add_argument(
+        "--extra-out",
+        nargs="*",
+        default=[],
+        help="finished run folders of the same protocol (e.g. a baseline run in parallel) "
+        "whose rows join the summary",
+    )
     args = p.parse_args(argv)
 
     config = protocol(args)
     t0 = time.perf_counter()
     rows = run_experiment(config, out=args.out)
     wall = time.perf_counter() - t0
+    for extra in args.extra_out:
+        saved = json.loads((Path(extra) / "config.json").read_text())
+        if saved != config.data_key():
+            raise SystemExit(f"{extra} ran another protocol than {args.out}; not merged")
+        rows = pd.concat([rows, read_results(Path(extra) / "results.csv")], ignore_index=True)
     ran = list(dict.fromkeys(rows["strategy"]))
     summary = summarize(rows, ran)
     result = {
