@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from alkit.errors import AlkitError, check_finite, check_positive_int
 
@@ -52,6 +53,13 @@ class FisherFeatures:
     blocks: tuple[int, ...]
     n_forward: int
     n_backward: int
+
+
+def _show(n: int, threshold: int) -> bool:
+    """Progress bars for long passes (``n`` ≥ ``threshold`` samples) unless ALKIT_PROGRESS=0."""
+    from alkit.train import progress_enabled
+
+    return n >= threshold and progress_enabled(None)
 
 
 def global_pool(tap: torch.Tensor) -> torch.Tensor:
@@ -137,7 +145,8 @@ def fisher_features(
     zs, gs, logits_all, labels_all = [], [], [], []
     blocks: tuple[int, ...] = ()
     try:
-        for start in range(0, n, batch_size):
+        for start in tqdm(range(0, n, batch_size), desc="fisher features", leave=False,
+                          disable=not _show(n, 20_000)):  # fmt: skip
             xb = torch.as_tensor(np.asarray(X[start : start + batch_size]), dtype=torch.float32)
             xb = xb.to(device).requires_grad_(labels is not None)
             with torch.set_grad_enabled(labels is not None):
@@ -382,7 +391,8 @@ def mc_pseudo_labels(
     scores = []
     per_batch = max(1, 256 // k)
     try:
-        for start in range(0, len(X), per_batch):
+        for start in tqdm(range(0, len(X), per_batch), desc="MC pseudo-labels", leave=False,
+                          disable=not _show(len(X), 200)):  # fmt: skip
             x = torch.as_tensor(np.asarray(X[start : start + per_batch]), dtype=torch.float32)
             b = len(x)
             xk = perturb(x, k, max_degrees, noise_std, gen).flatten(0, 1).requires_grad_(True)
