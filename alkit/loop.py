@@ -268,7 +268,8 @@ def run_experiment(
                 f"initial + the query schedule need {budget} labels but the pool holds "
                 f"{len(splits.y_pool)} samples; lower --initial, --query or --rounds"
             )
-        pretrained = _pretrained_state(config, splits, seed, show)
+        pending = [s for s in strategies if len(store.previous(s, seed)) < len(schedule) + 1]
+        pretrained = _pretrained_state(config, splits, seed, show) if pending else None
         for spec, strategy in strategies.items():
             _run_one(
                 config, spec, strategy, seed, splits, schedule, store, show, on_round, pretrained

@@ -99,8 +99,9 @@ def savings(summary: dict) -> dict:
         if spec == "random":
             continue
         entry = {"vs_random_%": metrics.label_savings(*curve(spec), *curve("random"))}
-        if best_unc and spec != best_unc:
-            entry[f"vs_{best_unc}_%"] = metrics.label_savings(*curve(spec), *curve(best_unc))
+        for ref in uncertain:  # every uncertainty baseline; the best one is named above
+            if ref != spec:
+                entry[f"vs_{ref}_%"] = metrics.label_savings(*curve(spec), *curve(ref))
         entry["auc"] = metrics.area_under_curve(*curve(spec))
         out[spec] = entry
     out["random"] = {"auc": metrics.area_under_curve(*curve("random"))}
