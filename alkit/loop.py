@@ -26,9 +26,10 @@ from alkit import metrics
 from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial, load_dataset
 from alkit.errors import AlkitError, check_positive_int, unknown_name
 from alkit.models import DEFAULT_MODEL, MODELS, build_model
+from alkit.pretrain import rotation_pretrain
 from alkit.results import COLUMNS, ResultsFile
 from alkit.strategies import Query, QueryContext, Strategy, get_strategy
-from alkit.train import Learner, TrainConfig, progress_enabled, seed_everything
+from alkit.train import Learner, TrainConfig, progress_enabled, resolve_device, seed_everything
 
 
 @dataclass
@@ -43,6 +44,11 @@ class ExperimentConfig:
     Loop: ``initial`` labelled samples, ``query`` (an int per round, or a per-round list),
     ``rounds`` query rounds after the initial one, ``seeds``, ``strategies`` (registry specs
     such as ``"entropy"`` or ``"entropy:max_candidates=1000"``), ``device``.
+    Seed 000 options (default off): ``pretrain="rotation"`` initialises every model but its
+    last layer by rotation self-supervision on the unlabelled pool (``pretrain_epochs``, once
+    per seed); ``cold_start=True`` lets a strategy with ``cold_start`` support choose the
+    ``initial`` set itself before any label exists (round 0 of Alg. 1); the others draw it at
+    random as usual.
     """
 
     dataset: str = "digits"
@@ -62,6 +68,9 @@ class ExperimentConfig:
     seeds: Sequence[int] = (0, 1, 2)
     strategies: Sequence[str] = ("random", "entropy")
     device: str = "auto"
+    pretrain: str | None = None
+    pretrain_epochs: int = 8
+    cold_start: bool = False
 
     def __post_init__(self):
         if isinstance(self.train, dict):
@@ -72,6 +81,8 @@ class ExperimentConfig:
         self.strategies = tuple(self.strategies)
         if not isinstance(self.query, int):
             self.query = tuple(int(q) for q in self.query)
+        if self.pretrain not in PRETRAINING:
+            raise AlkitError(f"pretrain must be one of {PRETRAINING}, got {self.pretrain!r}")
 
     @property
     def model_name(self) -> str:
@@ -99,7 +110,13 @@ class ExperimentConfig:
             d.pop(k)
         d["query"] = list(d["query"]) if not isinstance(d["query"], int) else d["query"]
         d["model"] = self.model_name
+        for k, default in (("pretrain", None), ("pretrain_epochs", 8), ("cold_start", False)):
+            if d[k] == default:  # keeps the key of results written before these options
+                d.pop(k)
         return json.loads(json.dumps(d))
+
+
+PRETRAINING = (None, "rotation")
 
 
 @dataclass
@@ -251,22 +268,76 @@ def run_experiment(
                 f"initial + the query schedule need {budget} labels but the pool holds "
                 f"{len(splits.y_pool)} samples; lower --initial, --query or --rounds"
             )
+        pending = [s for s in strategies if len(store.previous(s, seed)) < len(schedule) + 1]
+        pretrained = _pretrained_state(config, splits, seed, show) if pending else None
         for spec, strategy in strategies.items():
-            _run_one(config, spec, strategy, seed, splits, schedule, store, show, on_round)
+            _run_one(
+                config, spec, strategy, seed, splits, schedule, store, show, on_round, pretrained
+            )
     return pd.DataFrame(store.rows, columns=list(COLUMNS))
 
 
-def _run_one(config, spec, strategy: Strategy, seed, splits, schedule, store, show, on_round):
+def _build_seed_model(config: ExperimentConfig, splits: DataSplits, seed: int):
+    seed_everything(seed)
+    return build_model(
+        config.model_name, splits.X_pool.shape[1:], splits.n_classes, **config.model_options
+    )
+
+
+def _pretrained_state(config: ExperimentConfig, splits: DataSplits, seed: int, show: bool):
+    """The seed's rotation-pretrained weights (shared by all strategies of the seed), or None."""
+    if config.pretrain is None:
+        return None
+    model = _build_seed_model(config, splits, seed)
+    rotation_pretrain(
+        model,
+        splits.X_pool,
+        epochs=config.pretrain_epochs,
+        seed=seed,
+        device=resolve_device(config.device),
+        progress=show,
+    )
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _initial_query(config, strategy, pool, learner, splits, seed) -> Query | None:
+    """Round 0: the strategy's own cold-start pick when asked for and supported, else None."""
+    if not (config.cold_start and getattr(strategy, "cold_start", False)):
+        pool.label(initial_indices(config, splits.y_pool, seed))
+        return None
+    ctx = QueryContext(
+        pool,
+        learner,
+        rng=np.random.default_rng([seed, 0]),
+        X_val=splits.X_val if len(splits.y_val) else None,
+        y_val=splits.y_val if len(splits.y_val) else None,
+        round=0,
+    )
+    query = strategy.query(ctx, config.initial)
+    pool.label(query.indices)
+    return query
+
+
+def _run_one(
+    config, spec, strategy: Strategy, seed, splits, schedule, store, show, on_round, pretrained
+):
     previous = store.previous(spec, seed)
     if len(previous) == len(schedule) + 1:
         return
     pool = Pool(splits.X_pool, splits.y_pool)
-    seed_everything(seed)
-    model = build_model(
-        config.model_name, splits.X_pool.shape[1:], splits.n_classes, **config.model_options
-    )
+    model = _build_seed_model(config, splits, seed)
+    if pretrained is not None:
+        model.load_state_dict(pretrained)
     learner = Learner(model, config.train, device=config.device, seed=seed, progress=False)
-    pool.label(initial_indices(config, splits.y_pool, seed))
+    initial_query, initial_s = None, 0.0
+    if previous and config.cold_start:
+        pool.label(previous[0]["selected"])
+    elif not previous:
+        t0 = time.perf_counter()
+        initial_query = _initial_query(config, strategy, pool, learner, splits, seed)
+        initial_s = time.perf_counter() - t0 if initial_query is not None else 0.0
+    else:
+        pool.label(initial_indices(config, splits.y_pool, seed))
     if previous:
         for row in previous[1:]:
             pool.label(row["selected"])
@@ -290,7 +361,7 @@ def _run_one(config, spec, strategy: Strategy, seed, splits, schedule, store, sh
         disable=not show,
     )
     for rnd in bar:
-        query, select_s = None, 0.0
+        query, select_s = (initial_query, initial_s) if rnd == 0 else (None, 0.0)
         if rnd > 0:
             ctx = QueryContext(
                 pool,
@@ -316,7 +387,7 @@ def _run_one(config, spec, strategy: Strategy, seed, splits, schedule, store, sh
             "seed": seed,
             "round": rnd,
             "n_labeled": int(pool.labeled_mask.sum()),
-            "n_queried": 0 if query is None else len(query.indices),
+            "n_queried": 0 if query is None or rnd == 0 else len(query.indices),
             "accuracy": metrics.accuracy(splits.y_test, y_pred),
             "per_class_accuracy": metrics.per_class_accuracy(
                 splits.y_test, y_pred, n_classes
@@ -325,7 +396,7 @@ def _run_one(config, spec, strategy: Strategy, seed, splits, schedule, store, sh
             "class_counts": np.bincount(pool.labeled_y, minlength=n_classes).tolist(),
             "select_seconds": round(select_s, 4),
             "train_seconds": round(train_s, 4),
-            "selected": (pool.labeled_idx if query is None else query.indices).tolist(),
+            "selected": (pool.labeled_idx if rnd == 0 or query is None else query.indices).tolist(),
         }
         store.save(row, learner)
         if on_round is not None:

@@ -41,7 +41,10 @@ def test_max_candidates_scores_a_subset(digits_context):
 
 
 def test_strategy_spec_errors():
-    with pytest.raises(AlkitError, match="unknown strategy 'entrpy'.*entropy, least_confidence"):
+    with pytest.raises(
+        AlkitError,
+        match="unknown strategy 'entrpy'; valid strategy names are: .*entropy.*least_confidence",
+    ):
         get_strategy("entrpy")
     with pytest.raises(AlkitError, match=r"unknown option\(s\) \['k'\].*max_candidates"):
         get_strategy("entropy:k=3")

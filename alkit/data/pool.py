@@ -23,6 +23,11 @@ class Oracle:
         self.n_queries += len(idx)
         return self._y[idx].copy()
 
+    def peek(self, idx) -> np.ndarray:
+        """The true labels of ``idx`` WITHOUT counting them as queried: for ablations only
+        (seed 000's ``S = y`` estimator, the theoretical limit of its Fisher kernel)."""
+        return self._y[np.asarray(idx, dtype=np.int64)].copy()
+
 
 class Pool:
     """A pool of ``N`` inputs with a labelled mask.

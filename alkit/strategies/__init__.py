@@ -4,6 +4,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
     badge,
     bayesian,
     coreset,
+    fisher,
     kmeans,
     random,
     typiclust,
