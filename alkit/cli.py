@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--optimizer", default="adam", help="adam or sgd")
     b.add_argument("--batch-size", type=int, default=32)
     b.add_argument("--warm-start", action="store_true", help="continue from last round's model")
+    b.add_argument(
+        "--pretrain",
+        choices=["rotation"],
+        help="self-supervised initialisation on the pool (seed 000)",
+    )
+    b.add_argument("--pretrain-epochs", type=int, default=8)
+    b.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="strategies that can (pfk, pcc) choose the initial set themselves",
+    )
     b.add_argument("--device", default="auto", help="cpu, cuda or auto")
     b.add_argument("--out", default="runs/demo", help="output folder (resumes if it exists)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -94,6 +105,9 @@ def _config_from_args(args):
             batch_size=args.batch_size,
             warm_start=args.warm_start,
         ),
+        pretrain=args.pretrain,
+        pretrain_epochs=args.pretrain_epochs,
+        cold_start=args.cold_start,
         initial=args.initial,
         query=query,
         rounds=rounds,

@@ -48,3 +48,18 @@ def test_bench_errors_are_clear(tmp_path, capsys):
         assert main(["bench", "--quiet", "--rounds", "1", "--out", str(out), *extra]) == 2
         assert message in capsys.readouterr().err
         assert not Path(out, "results.csv").exists() and not Path(out, "config.json").exists()
+
+
+def test_bench_options_reach_the_experiment_config():
+    from alkit.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(
+        ["bench", "--dataset", "fashion_mnist", "--imbalance", "100", "--rare-classes", "5,6,7"]
+        + ["--schedule", "20,40", "--seeds", "2", "--pretrain", "rotation", "--cold-start"]
+        + ["--val-per-class", "50", "--optimizer", "sgd", "--warm-start"]
+    )
+    config = _config_from_args(args)
+    assert config.rare_classes == (5, 6, 7) and config.imbalance == 100
+    assert config.schedule() == [20, 40] and config.rounds == 2 and config.seeds == (0, 1)
+    assert config.pretrain == "rotation" and config.cold_start and config.val_per_class == 50
+    assert config.train.optimizer == "sgd" and config.train.warm_start
