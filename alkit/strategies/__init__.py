@@ -1,6 +1,6 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
-from alkit.strategies import random, uncertainty  # noqa: F401  (registration)
+from alkit.strategies import gmm, random, uncertainty  # noqa: F401  (registration)
 from alkit.strategies.base import (
     Query,
     QueryContext,
