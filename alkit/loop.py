@@ -8,6 +8,7 @@ from the last checkpointed model.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -204,6 +205,20 @@ def _fit_seed(seed: int, rnd: int) -> int:
     return seed * 10_007 + rnd
 
 
+def train_member(config: ExperimentConfig, splits: DataSplits, pool: Pool, seed, rnd, member):
+    """A fresh Learner for deep-ensemble member ``member`` of round ``rnd``: the experiment's
+    model and TrainConfig, initialised and fitted with seeds derived from (seed, rnd, member),
+    trained on the current labelled set. The global torch RNG state is left as it was."""
+    member_seed = _fit_seed(seed, rnd) * 1_009 + member
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(member_seed)
+        model = build_model(
+            config.model_name, splits.X_pool.shape[1:], splits.n_classes, **config.model_options
+        )
+    learner = Learner(model, config.train, device=config.device, seed=member_seed, progress=False)
+    return learner.fit(pool.X[pool.labeled_idx], pool.labeled_y, seed=member_seed)
+
+
 def run_experiment(
     config: ExperimentConfig,
     out: str | os.PathLike | None = None,
@@ -294,6 +309,7 @@ def _run_one(config, spec, strategy: Strategy, seed, splits, schedule, store, sh
                 X_val=splits.X_val if len(splits.y_val) else None,
                 y_val=splits.y_val if len(splits.y_val) else None,
                 round=rnd,
+                train_fn=functools.partial(train_member, config, splits, pool, seed, rnd),
             )
             t0 = time.perf_counter()
             query = strategy.query(ctx, schedule[rnd - 1])

@@ -68,11 +68,11 @@ def test_balanced_kmeans_pick_balances_pseudo_classes():
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(200, 4))
     pseudo = np.r_[np.zeros(150, int), np.ones(40, int), np.full(10, 2)]
-    picks = balanced_kmeans_pick(emb, pseudo, np.arange(200), 30, seed=0)
+    picks = balanced_kmeans_pick(emb, pseudo, 30, seed=0)
     assert len(np.unique(picks)) == 30
     np.testing.assert_array_equal(np.bincount(pseudo[picks], minlength=3), [10, 10, 10])
     # a class with too few candidates passes its share on
-    picks = balanced_kmeans_pick(emb, pseudo, np.arange(200), 45, seed=0)
+    picks = balanced_kmeans_pick(emb, pseudo, 45, seed=0)
     counts = np.bincount(pseudo[picks], minlength=3)
     assert counts[2] == 10 and counts.sum() == 45 and abs(counts[0] - counts[1]) <= 1
 

@@ -1,6 +1,15 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
-from alkit.strategies import gmm, random, uncertainty  # noqa: F401  (registration)
+from alkit.strategies import (  # noqa: F401  (registration)
+    badge,
+    bayesian,
+    coreset,
+    gmm,
+    kmeans,
+    random,
+    typiclust,
+    uncertainty,
+)
 from alkit.strategies.base import (
     Query,
     QueryContext,

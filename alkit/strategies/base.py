@@ -44,16 +44,30 @@ class QueryContext:
         rng: the seeded generator every random choice must come from.
         X_val, y_val: a labelled validation set, for methods that use one (seed 000).
         round: the AL round being queried (1 for the first query after the initial set).
+        train_fn: optional ``train_fn(member) -> Learner`` that builds and fits a fresh model
+            (the experiment's model and TrainConfig, initialised from a seed derived from
+            ``member``) on the labelled set; :meth:`ensemble` uses it for deep ensembles.
     """
 
-    def __init__(self, pool: Pool, learner=None, rng=None, X_val=None, y_val=None, round: int = 0):
+    def __init__(
+        self,
+        pool: Pool,
+        learner=None,
+        rng=None,
+        X_val=None,
+        y_val=None,
+        round: int = 0,
+        train_fn=None,
+    ):
         self.pool = pool
         self.learner = learner
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.X_val = X_val
         self.y_val = y_val
         self.round = round
+        self.train_fn = train_fn
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._members: list = []
 
     @property
     def labeled_idx(self) -> np.ndarray:
@@ -102,6 +116,20 @@ class QueryContext:
     def embed(self, idx) -> np.ndarray:
         """Penultimate embeddings of pool rows ``idx``: ``len(idx) × D`` (cached)."""
         return self._cached("embed", self.require_learner("embed").embed, idx)
+
+    def ensemble(self, n_members: int) -> list:
+        """``n_members`` learners for deep ensembles (Beluch et al. 2018): member 0 is
+        :attr:`learner`, members 1… are trained by :attr:`train_fn` (cached across calls)."""
+        n_members = check_positive_int("n_members", n_members)
+        members = [self.require_learner("ensemble")]
+        if n_members > 1 and self.train_fn is None:
+            raise AlkitError(
+                f"a deep ensemble of {n_members} members needs a context with train_fn "
+                "(run_experiment sets it); use n_members=1 for MC dropout on the trained model"
+            )
+        while len(self._members) < n_members - 1:
+            self._members.append(self.train_fn(len(self._members) + 1))
+        return members + self._members[: n_members - 1]
 
     def subsample(self, candidates: np.ndarray, max_candidates: int | None) -> np.ndarray:
         """A sorted random subset of ``candidates`` of size ``max_candidates`` (all if None)."""

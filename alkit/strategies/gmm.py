@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 
 from alkit.errors import AlkitError
 from alkit.gmm_training import fit_psi
 from alkit.kernels.gmm import log_likelihood
+from alkit.kernels.kmeans import kmeans, nearest_to_centres
 from alkit.strategies.base import Query, QueryContext, Strategy, register, top_n
 from alkit.strategies.uncertainty import entropy
 
@@ -61,14 +61,13 @@ def parse_metrics(spec: str) -> tuple[str, ...]:
 
 
 def balanced_kmeans_pick(
-    emb_M_D: np.ndarray, pseudo_M: np.ndarray, order_M: np.ndarray, n: int, seed: int
+    emb_M_D: np.ndarray, pseudo_M: np.ndarray, n: int, seed: int
 ) -> np.ndarray:
-    """Pick ``n`` of ``M`` candidates: an equal share per pseudo-class (leftover share passed to
-    classes that still have candidates), and inside each class one candidate per k-means
-    cluster, the one nearest its centroid (§3.5, after ALFA-Mix / BADGE).
-
-    ``order_M`` ranks the candidates (best first) and breaks ties. Returns positions into the
-    candidate arrays, ``n`` distinct.
+    """Pick ``n`` of ``M`` candidates: an equal share per pseudo-class (a class with too few
+    candidates passes the rest of its share on), and inside each class one candidate per
+    k-means cluster, the one nearest its centre (§3.5, after ALFA-Mix / BADGE; k-means and
+    the nearest-distinct search are :mod:`alkit.kernels.kmeans`). Returns ``n`` distinct
+    positions into the candidate arrays.
     """
     classes = np.unique(pseudo_M)
     avail = {c: int((pseudo_M == c).sum()) for c in classes}
@@ -83,27 +82,18 @@ def balanced_kmeans_pick(
             left -= take
             if left == 0:
                 break
-    rank_of = np.empty(len(order_M), dtype=np.int64)
-    rank_of[order_M] = np.arange(len(order_M))
     picks = []
     for c in classes:
+        members = np.flatnonzero(pseudo_M == c)
         q = quota[c]
         if q == 0:
             continue
-        members = np.flatnonzero(pseudo_M == c)
         if q >= len(members):
-            picks.extend(members.tolist())
+            picks.append(members)
             continue
-        km = KMeans(q, n_init=1, random_state=seed).fit(emb_M_D[members])
-        dist = km.transform(emb_M_D[members])
-        chosen: list[int] = []
-        for k in range(q):
-            for j in np.lexsort((rank_of[members], dist[:, k])):
-                if members[j] not in chosen:
-                    chosen.append(int(members[j]))
-                    break
-        picks.extend(chosen)
-    return np.asarray(picks, dtype=np.int64)
+        centres_q_D, _ = kmeans(emb_M_D[members], q, seed=seed)
+        picks.append(members[nearest_to_centres(emb_M_D[members], centres_q_D)])
+    return np.concatenate(picks).astype(np.int64)
 
 
 class _GMMBase(Strategy):
@@ -194,9 +184,7 @@ class GMMHybrid(_GMMBase):
         if self.diversify and self.candidate_factor > 1:
             top = order[: min(len(order), self.candidate_factor * n)]
             seed = int(ctx.rng.integers(2**31 - 1))
-            chosen = top[
-                balanced_kmeans_pick(z[top], probs[top].argmax(1), np.arange(len(top)), n, seed)
-            ]
+            chosen = top[balanced_kmeans_pick(z[top], probs[top].argmax(1), n, seed)]
         else:
             chosen = order[:n]
         pos = np.searchsorted(candidates, scored)

@@ -8,6 +8,7 @@ from alkit.viz.curves import (
     summarize_curves,
 )
 from alkit.viz.embedding import project_2d
+from alkit.viz.picks import compare_picks, draw_picks, picked_class_counts, pool_scores
 from alkit.viz.plots import (
     plot_confusion,
     plot_score_histogram,
@@ -18,6 +19,10 @@ from alkit.viz.report import summary_table, write_report
 
 __all__ = [
     "PALETTE",
+    "compare_picks",
+    "draw_picks",
+    "picked_class_counts",
+    "pool_scores",
     "plot_confusion",
     "plot_learning_curves",
     "plot_score_histogram",

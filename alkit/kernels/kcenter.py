@@ -1,0 +1,140 @@
+"""Greedy k-center (core-set) selection with a running min-distance vector: O(N) memory.
+
+Sener & Savarese (ICLR 2018), Algorithm 1: starting from the labelled set s⁰, repeatedly add
+``u = argmax_{i} min_{j ∈ s} Δ(x_i, x_j)``. Only the vector ``δ_i = min_{j ∈ s} ‖x_i − x_j‖²``
+is kept (O(N) memory); the full ``N × N`` matrix that some toolkits build is never formed.
+
+Torch path (CPU/GPU): δ is refreshed lazily per row block (exact; see
+:func:`_kcenter_steps_torch`), so a step reads only the blocks whose δ could hold the maximum
+instead of the whole feature matrix. Triton path (GPU): one fused pass per step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alkit.errors import AlkitError, check_positive_int
+from alkit.kernels.blocks import as_float_tensor, as_index_array
+from alkit.kernels.distances import min_sqdist, sq_norms
+
+BACKENDS = ("auto", "torch", "triton")
+#: δ of rows that are centres already: below every distance, so argmax never picks them again
+#: (even when all remaining rows duplicate a centre and their δ is 0).
+TAKEN = -1.0
+#: rows per block of the lazy torch loop
+LAZY_BLOCK = 1024
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    if backend not in BACKENDS:
+        raise AlkitError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        from alkit.kernels.triton_kcenter import triton_usable
+
+        return "triton" if device.type == "cuda" and triton_usable() else "torch"
+    return backend
+
+
+def kcenter_greedy(
+    features_N_D,
+    labeled_idx,
+    n: int,
+    block_rows: int | None = None,
+    backend: str = "auto",
+    return_distances: bool = False,
+):
+    """Choose ``n`` new centres by greedy k-center on ``features_N_D`` (Sener & Savarese, Alg. 1).
+
+    Args:
+        features_N_D: pool features, ``N × D`` (array or tensor; a CUDA tensor runs on the GPU).
+        labeled_idx: rows already labelled (the initial centres), any length ``≥ 0``. With none,
+            the first centre is the row farthest from the feature mean.
+        n: number of rows to choose, ``1 ≤ n ≤ N − |labeled_idx|``.
+        block_rows: row block of the initial ``N × |L|`` distance pass (default from
+            ``ALKIT_BLOCK_BYTES``; halves on out-of-memory).
+        backend: ``"torch"``, ``"triton"`` (fused distance + running-min + argmax kernel) or
+            ``"auto"`` (Triton on CUDA when available, else torch).
+        return_distances: also return the squared distance of each pick to the centres chosen
+            before it (``n``) and the initial squared distance of every row to the labelled set
+            (``N``; ``inf`` when nothing is labelled).
+
+    Returns:
+        ``indices_n`` (int64 NumPy, in pick order), plus ``(radii_n, initial_N)`` NumPy float64
+        arrays when ``return_distances``.
+    """
+    X = as_float_tensor("features_N_D", features_N_D)
+    N = len(X)
+    labeled = as_index_array("labeled_idx", labeled_idx, N)
+    n = check_positive_int("n", n)
+    if n > N - len(labeled):
+        raise AlkitError(f"n={n} is larger than the {N - len(labeled)} unlabelled rows")
+    backend = _resolve_backend(backend, X.device)
+    labeled_t = torch.as_tensor(labeled, device=X.device)
+    min_d, _ = min_sqdist(X, X[labeled_t], block_rows=block_rows)
+    initial = min_d.double().cpu().numpy().copy()
+    if len(labeled):
+        min_d[labeled_t] = TAKEN
+        first = None
+    else:
+        first = int(torch.argmax(sq_norms(X - X.mean(0))))
+    if backend == "triton":
+        from alkit.kernels.triton_kcenter import kcenter_steps_triton
+
+        picks, radii = kcenter_steps_triton(X, min_d, n, first)
+    else:
+        picks, radii = _kcenter_steps_torch(X, min_d, n, first)
+    picks = picks.cpu().numpy().astype(np.int64)
+    if return_distances:
+        return picks, radii.double().cpu().numpy(), initial
+    return picks
+
+
+@torch.no_grad()
+def _kcenter_steps_torch(X_N_D, min_d_N, n: int, first: int | None, block: int = LAZY_BLOCK):
+    """The greedy loop with lazily refreshed row blocks (exact; see :func:`kcenter_greedy`).
+
+    Rows are cut into blocks of ``block``. Each block keeps ``δ`` values that may miss the
+    centres chosen since its last refresh (so they are upper bounds) and the block's maximum. A
+    step refreshes the block of largest bound (one small GEMM against all its pending centres)
+    until that block is fresh: its exact maximum then beats every other block's upper bound, so
+    it is the global argmax (ties go to the lowest index, as in ``torch.argmax``). Blocks far from
+    the new centres are never re-read, so a step costs far less than a pass over ``X``.
+    """
+    N, D = X_N_D.shape
+    dev = X_N_D.device
+    x_sq = sq_norms(X_N_D)
+    n_blocks = -(-N // block)
+    delta = min_d_N.new_full((n_blocks * block,), TAKEN)
+    delta[:N] = min_d_N
+    delta = delta.view(n_blocks, block)
+    bound = delta.max(dim=1).values
+    applied = np.zeros(n_blocks, dtype=np.int64)
+    centres = X_N_D.new_empty((n, D))
+    centre_sq = X_N_D.new_empty(n)
+    picks = np.empty(n, dtype=np.int64)
+    radii = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        if i == 0 and first is not None:
+            c, radius = int(first), float("inf")
+        else:
+            while True:
+                b = int(torch.argmax(bound))
+                if applied[b] == i:
+                    break
+                rows = slice(b * block, min(N, (b + 1) * block))
+                k0 = int(applied[b])
+                d = torch.addmm(centre_sq[None, k0:i], X_N_D[rows], centres[k0:i].T, alpha=-2.0)
+                d += x_sq[rows, None]
+                seg = delta[b, : rows.stop - rows.start]
+                torch.minimum(seg, d.min(dim=1).values, out=seg)
+                applied[b] = i
+                bound[b] = delta[b].max()
+            j = int(torch.argmax(delta[b]))
+            c, radius = b * block + j, float(delta[b, j])
+        picks[i], radii[i] = c, radius
+        delta.view(-1)[c] = TAKEN
+        bound[c // block] = delta[c // block].max()
+        centres[i] = X_N_D[c]
+        centre_sq[i] = x_sq[c]
+    return torch.as_tensor(picks, device=dev), torch.as_tensor(radii)

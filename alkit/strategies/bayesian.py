@@ -1,0 +1,131 @@
+"""MC-dropout and deep-ensemble uncertainty: BALD and variation ratio.
+
+Gal, Islam & Ghahramani (ICML 2017), §3: ``T`` stochastic forward passes with dropout on
+approximate samples of the posterior predictive; Beluch et al. (CVPR 2018): a deep ensemble of
+``E`` independently initialised members. Here the two combine as in seed 000 (``E`` members ×
+``K = T`` passes each, all ``S = E·T`` samples pooled); BatchNorm stays in eval mode.
+
+* BALD (Houlsby et al. 2011, eq. 2 of Gal et al.): ``I[y; ω | x] = H[ E_s p_s ] − E_s H[p_s]``.
+* Variation ratio (Freeman 1965, eq. in Gal et al. §3): ``1 − f_m / S`` with ``f_m`` the number
+  of samples whose predicted class is the modal one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alkit.errors import AlkitError, check_positive_int
+from alkit.strategies.base import Query, QueryContext, Strategy, register
+
+EPS = 1e-10
+
+
+def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
+    return -(p * np.log(p + EPS)).sum(axis=axis)
+
+
+def bald(probs_S_N_C: np.ndarray) -> np.ndarray:
+    """Mutual information ``H[mean_s p_s] − mean_s H[p_s]`` (nats) of each of ``N`` samples.
+
+    ``probs_S_N_C``: ``S`` stochastic predictions of ``N`` samples over ``C`` classes.
+    """
+    p = np.asarray(probs_S_N_C, dtype=np.float64)
+    return _entropy(p.mean(axis=0)) - _entropy(p).mean(axis=0)
+
+
+def variation_ratio(probs_S_N_C: np.ndarray) -> np.ndarray:
+    """``1 − f_m / S``: the fraction of the ``S`` predictions that disagree with the modal class."""
+    p = np.asarray(probs_S_N_C)
+    S, N, C = p.shape
+    votes = np.zeros((N, C), dtype=np.int64)
+    np.add.at(votes, (np.arange(N)[None, :].repeat(S, 0), p.argmax(axis=2)), 1)
+    return 1.0 - votes.max(axis=1) / S
+
+
+@torch.no_grad()
+def mc_dropout_probs(learner, X, n_samples: int, seed: int) -> np.ndarray:
+    """``n_samples`` softmax outputs with dropout on and BatchNorm in eval mode: ``T × N × C``.
+
+    The dropout masks come from ``seed`` (the global torch RNG state is left unchanged). A model
+    without dropout gives one deterministic pass (``1 × N × C``).
+    """
+    model = learner.model
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
+    T = n_samples if any(m.p > 0 for m in dropouts) else 1
+    devices = [learner.device] if learner.device.type == "cuda" else []
+    model.eval()
+    try:
+        for m in dropouts:
+            m.train()
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            out = [_softmax_batches(learner, X) for _ in range(T)]
+    finally:
+        model.eval()
+    return np.stack(out)
+
+
+def _softmax_batches(learner, X) -> np.ndarray:
+    """Softmax outputs of ``X`` in the model's current train/eval mode: ``N × C`` float32."""
+    outs = []
+    for start in range(0, len(X), learner.inference_batch_size):
+        xb = torch.as_tensor(np.asarray(X[start : start + learner.inference_batch_size]))
+        logits = learner.model(xb.to(learner.device, torch.float32))
+        outs.append(torch.softmax(logits, dim=1).float().cpu())
+    return torch.cat(outs).numpy()
+
+
+class _Bayesian(Strategy):
+    deterministic = False
+    score_fn = staticmethod(bald)
+
+    def __init__(self, n_samples: int = 20, n_members: int = 1, max_candidates: int | None = None):
+        self.n_samples = check_positive_int("n_samples", n_samples)
+        self.n_members = check_positive_int("n_members", n_members)
+        self.max_candidates = max_candidates
+
+    def sample_probs(self, ctx: QueryContext, idx: np.ndarray) -> np.ndarray:
+        """``S × len(idx) × C`` predictions pooled over ensemble members and dropout passes."""
+        members = ctx.ensemble(self.n_members)
+        if self.n_members == 1 and not members[0].model.has_dropout():
+            raise AlkitError(
+                f"{self.name} with n_members=1 is MC dropout, but the model has no dropout; "
+                "use a model with dropout or n_members > 1 (a deep ensemble)"
+            )
+        seed = int(ctx.rng.integers(2**31))
+        X = ctx.pool.X[idx]
+        return np.concatenate(
+            [mc_dropout_probs(m, X, self.n_samples, seed + k) for k, m in enumerate(members)]
+        )
+
+    def select(self, ctx: QueryContext, n: int) -> Query:
+        candidates = ctx.unlabeled_idx
+        scored = ctx.subsample(candidates, self.max_candidates)
+        if len(scored) < n:
+            scored = candidates
+        scores = np.full(len(candidates), np.nan)
+        pos = np.searchsorted(candidates, scored)
+        scores[pos] = self.score_fn(self.sample_probs(ctx, scored))
+        # ties (varR takes only S + 1 values) are broken at random, not by pool position
+        tie = ctx.rng.random(len(candidates))
+        order = np.lexsort((tie, -np.where(np.isnan(scores), -np.inf, scores)))
+        return Query(candidates[order[:n]], candidates, scores)
+
+
+@register
+class BALD(_Bayesian):
+    """BALD: the mutual information between the label and the weights (MC dropout / ensemble)."""
+
+    name = "bald"
+    paper = "Gal, Islam & Ghahramani, ICML 2017 (BALD, Houlsby et al. 2011)"
+    score_fn = staticmethod(bald)
+
+
+@register
+class VariationRatio(_Bayesian):
+    """Variation ratio: how often the stochastic predictions disagree with their mode."""
+
+    name = "varratio"
+    paper = "Gal, Islam & Ghahramani, ICML 2017; Beluch et al., CVPR 2018 (ensembles)"
+    score_fn = staticmethod(variation_ratio)
