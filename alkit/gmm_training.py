@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from alkit.errors import AlkitError
 from alkit.kernels.gmm import (
+    VAR_FLOOR,
     GMMParams,
     class_statistics,
     component_log_prob,
@@ -38,7 +39,10 @@ class GMMTrainOptions:
     refreshes in the alignment stage (A.1: 500). ``batch_size``: labelled and unlabelled samples
     per alignment iteration (A.1: 100). ``critic_lr`` (A.1: 5e-4, ×0.1 for the last 20 %),
     ``critic_hidden`` (three linear layers, sigmoid output, §4.1), ``gp_weight`` (λ = 10, WGAN-GP),
-    ``critic_steps`` per feature-extractor step (the paper alternates 1:1), ``dis_weight`` (β = 1).
+    ``critic_steps`` per feature-extractor step (the paper alternates 1:1), ``dis_weight`` (β = 1),
+    ``var_floor`` (the variance floor of ψ_s, ψ_L, ψ_UL; ReLU embeddings have near-constant
+    dimensions, whose tiny class variances make L_GMM and the critic's GMM features huge:
+    with 1e-6, α = 1e-4 collapsed a LeNet's embedding on Fashion-MNIST, 1e-2 did not).
     """
 
     subset: int = 1000
@@ -50,6 +54,7 @@ class GMMTrainOptions:
     gp_weight: float = 10.0
     critic_steps: int = 1
     dis_weight: float = 1.0
+    var_floor: float = 1e-2
 
     @classmethod
     def from_dict(cls, options: dict | None) -> GMMTrainOptions:
@@ -181,7 +186,7 @@ def with_regulariser(base_loss, Xt, yt, n_classes: int, alpha: float, opts, devi
     def extra_loss(model, xb, yb, logits, taps):
         rows = balanced_subset(y_np, opts.subset, n_classes, gen)
         z_s = _embed_eval(model, Xt[rows], device)
-        psi_s = class_statistics(z_s, yt[rows].to(device), n_classes)
+        psi_s = class_statistics(z_s, yt[rows].to(device), n_classes, opts.var_floor)
         log_post = torch.log_softmax(component_log_prob(taps["embedding"], psi_s), dim=1)
         loss = alpha * F.nll_loss(log_post, yb)
         return loss if base_loss is None else loss + base_loss(model, xb, yb, logits, taps)
@@ -189,11 +194,12 @@ def with_regulariser(base_loss, Xt, yt, n_classes: int, alpha: float, opts, devi
     return extra_loss
 
 
-def fit_psi(z_L: torch.Tensor, y_L: torch.Tensor, z_UL: torch.Tensor, n_classes: int, em_iters):
+def fit_psi(z_L, y_L, z_UL, n_classes: int, em_iters: int, var_floor: float = VAR_FLOOR):
     """ψ_L in closed form from the labels; ψ_UL by EM from ψ_L (absent classes seeded on the
     unlabelled points farthest from every labelled class mean), fitted in batches of 10,000."""
-    psi_L = class_statistics(z_L, y_L, n_classes)
-    return psi_L, fit_gmm_batched(z_UL, unlabelled_init(psi_L, z_L, y_L, z_UL), 10_000, em_iters)
+    psi_L = class_statistics(z_L, y_L, n_classes, var_floor)
+    init = unlabelled_init(psi_L, z_L, y_L, z_UL)
+    return psi_L, fit_gmm_batched(z_UL, init, 10_000, em_iters, var_floor=var_floor)
 
 
 def unlabelled_init(psi_L: GMMParams, z_L, y_L, z_UL: torch.Tensor) -> GMMParams:
@@ -242,7 +248,7 @@ def alignment_stage(learner, Xt, yt, X_unlabeled, steps: int, opts: GMMTrainOpti
     for it in range(steps):
         if it % opts.refresh_every == 0:
             z_L, z_UL = _embed_eval(model, Xt, device), _embed_eval(model, Xu, device)
-            psi_L, psi_UL = fit_psi(z_L, yt.to(device), z_UL, K, opts.em_iters)
+            psi_L, psi_UL = fit_psi(z_L, yt.to(device), z_UL, K, opts.em_iters, opts.var_floor)
         li = torch.randint(len(Xt), (b,))
         ui = torch.randint(len(Xu), (b,))
         xl, yl, xu = Xt[li].to(device), yt[li].to(device), Xu[ui].to(device)
@@ -266,5 +272,5 @@ def alignment_stage(learner, Xt, yt, X_unlabeled, steps: int, opts: GMMTrainOpti
         c_sched.step()
     model.eval()
     z_L, z_UL = _embed_eval(model, Xt, device), _embed_eval(model, Xu, device)
-    psi_L, psi_UL = fit_psi(z_L, yt.to(device), z_UL, K, opts.em_iters)
+    psi_L, psi_UL = fit_psi(z_L, yt.to(device), z_UL, K, opts.em_iters, opts.var_floor)
     return GMMState(psi_L, psi_UL, critic.eval(), history)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from alkit import metrics
 from alkit.loop import ExperimentConfig, run_experiment
+from alkit.results import read_results
 from alkit.train import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -38,15 +39,15 @@ def configs(args) -> dict[str, ExperimentConfig]:
     )
     base = dict(epochs=args.epochs, min_steps=args.min_steps, batch_size=64)
     plain = ExperimentConfig(
-        strategies=("random", "entropy", "gmm_like", "gmm_hybrid:metrics=like+ent"),
+        strategies=tuple(args.plain),
         train=TrainConfig(**base),
         **common,
     )
     reg_da = ExperimentConfig(
-        strategies=("random", "gmm_hybrid"),
+        strategies=tuple(args.reg_da),
         train=TrainConfig(
             **base,
-            gmm_reg=1e-4,
+            gmm_reg=args.gmm_reg,
             gmm_align_steps=args.align_steps,
             gmm_options={"subset": 200, "refresh_every": 100, "em_iters": 10},
         ),
@@ -87,12 +88,40 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--min-steps", type=int, default=200)
     p.add_argument("--align-steps", type=int, default=200)
+    p.add_argument(
+        "--plain",
+        nargs="+",
+        default=["random", "entropy", "gmm_like", "gmm_hybrid:metrics=like+ent"],
+        help="strategies run with plain training",
+    )
+    p.add_argument(
+        "--reg-da", nargs="+", default=["random", "gmm_hybrid"], help="strategies with Reg + DA"
+    )
+    p.add_argument("--gmm-reg", type=float, default=1e-4, help="α of L_GMM (0: DA only)")
     p.add_argument("--only", choices=["plain", "reg_da"], default=None)
-    p.add_argument("--out", type=Path, default=RESULTS / "gmm_behaviour_runs")
+    p.add_argument(
+        "--out", type=Path, default=RESULTS / "gmm_behaviour", help="run folder; JSON next to it"
+    )
+    p.add_argument(
+        "--collect",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only summarise finished runs: folders holding <training>/results.csv "
+        "(training = plain, reg_da; a folder name containing 'da_only' marks DA-only runs)",
+    )
     args = p.parse_args(argv)
     frames = {}
+    if args.collect:
+        parts: dict[str, list] = {}
+        for folder in args.collect:
+            for sub in sorted(p for p in folder.iterdir() if (p / "results.csv").exists()):
+                name = "da_only" if "da_only" in folder.name else sub.name
+                parts.setdefault(name, []).append(read_results(sub))
+        frames = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+        args.out = RESULTS / "gmm_behaviour"
     for name, cfg in configs(args).items():
-        if args.only and name != args.only:
+        if args.collect or (args.only and name != args.only):
             continue
         frames[name] = run_experiment(cfg, out=args.out / name)
     table = summarise(frames)
@@ -106,11 +135,11 @@ def main(argv=None):
     print(mean.to_string())
     per_seed = table.groupby(["training", "strategy"])["seed"].nunique().to_dict()
     payload = {
-        "setting": {k: v for k, v in vars(args).items() if k != "out"},
+        "setting": {k: v for k, v in vars(args).items() if k not in ("out", "collect")},
         "seeds_per_run": {f"{t}/{s}": n for (t, s), n in per_seed.items()},
         "rows": table.to_dict(orient="records"),
     }
-    (RESULTS / "gmm_behaviour.json").write_text(json.dumps(payload, indent=1, default=float))
+    (RESULTS / f"{args.out.name}.json").write_text(json.dumps(payload, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -84,3 +84,20 @@ def test_class_entropy_table_matches_metrics():
     assert table[table["round"] == 1].iloc[0]["mean"] == pytest.approx(np.log(2))
     assert r0["n_seeds"] == 2
     plot_class_entropy(pd.DataFrame(rows))
+
+
+def test_pool_likelihoods_on_points_equal_the_grid_definition():
+    from alkit.viz.gmm import pool_likelihoods
+
+    X, y, labeled, rest = _toy()
+    mask = np.zeros(len(y), bool)
+    mask[labeled] = True
+    vals = pool_likelihoods(X, mask, y[labeled], 4, em_iters=10)
+    maps = toy_likelihood_maps(X[labeled], y[labeled], X[rest], 4, em_iters=10, resolution=4)
+    np.testing.assert_allclose(
+        vals["I_Like"],
+        (log_likelihood(X, maps.psi_UL) - log_likelihood(X, maps.psi_L)).double().numpy(),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    assert np.mean(vals["I_Like"][y == 3] > 0) > 0.9  # the never-labelled class stands out

@@ -196,3 +196,18 @@ def plot_class_entropy(results: pd.DataFrame, ax=None, title="labelled-set class
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+def pool_likelihoods(
+    emb_N_D, labeled_N, y_labeled, n_classes: int, em_iters: int = 10
+) -> dict[str, np.ndarray]:
+    """``log p(z;ψ_L)``, ``log p(z;ψ_UL)`` and I_Like for every pool row (Fig. 6 on an
+    embedding): ψ_L from the labelled rows (closed form), ψ_UL by EM on the unlabelled rows."""
+    emb = torch.as_tensor(np.asarray(emb_N_D, np.float32))
+    lab = np.asarray(labeled_N, bool)
+    psi_L, psi_UL = fit_psi(
+        emb[lab], torch.as_tensor(np.asarray(y_labeled)), emb[~lab], n_classes, em_iters
+    )
+    ll_L = log_likelihood(emb, psi_L).double().numpy()
+    ll_UL = log_likelihood(emb, psi_UL).double().numpy()
+    return {MAP_NAMES[0]: ll_L, MAP_NAMES[1]: ll_UL, MAP_NAMES[2]: ll_UL - ll_L}
