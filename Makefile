@@ -7,7 +7,7 @@ STAMP := $(VENV)/.alkit-installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: install data lint test demo lab bench
+.PHONY: install data lint test demo lab bench chromium test-browser test-binder
 
 # torch and torchvision come together from PyPI (the CUDA builds, which also run on a CPU):
 # the local CPU-only torch wheel cannot load torchvision's compiled ops.
@@ -42,3 +42,23 @@ lab: install data
 
 bench: install data
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Debian's chromium for the browser test (installed when root; Playwright never downloads one).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "the browser test needs Debian's chromium: as root, apt-get install chromium"; exit 1; \
+	fi
+
+# JupyterLab on loopback + headless chromium: runs the quickstart and moves its widgets.
+# Screenshots go to build/browser/.
+test-browser: install data chromium
+	$(PY) -m pip install --quiet -e ".[browser]"
+	$(PY) -m pytest -q tests/browser/browser_jupyterlab.py
+
+# A fresh venv from the pip equivalent of binder/environment.yml (+ binder/postBuild) runs the
+# quickstart in smoke mode: shows that the Binder spec is complete. Times: build/binder/.
+test-binder: install data
+	$(PY) -m pytest -q tests/binder/binder_quickstart.py

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … S-1)")
     b.add_argument("--model", help="model name (default: the dataset's)")
     b.add_argument("--epochs", type=int, default=50)
+    b.add_argument(
+        "--min-steps",
+        type=int,
+        default=300,
+        help="at least this many updates per fit (small labelled sets)",
+    )
     b.add_argument("--lr", type=float, default=1e-3)
     b.add_argument("--optimizer", default="adam", help="adam or sgd")
     b.add_argument("--batch-size", type=int, default=32)
@@ -84,6 +90,7 @@ def _config_from_args(args):
             optimizer=args.optimizer,
             lr=args.lr,
             epochs=args.epochs,
+            min_steps=args.min_steps,
             batch_size=args.batch_size,
             warm_start=args.warm_start,
         ),

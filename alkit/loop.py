@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from alkit import metrics
 from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial, load_dataset
-from alkit.errors import AlkitError, check_positive_int
-from alkit.models import DEFAULT_MODEL, build_model
+from alkit.errors import AlkitError, check_positive_int, unknown_name
+from alkit.models import DEFAULT_MODEL, MODELS, build_model
 from alkit.results import COLUMNS, ResultsFile
 from alkit.strategies import Query, QueryContext, Strategy, get_strategy
 from alkit.train import Learner, TrainConfig, progress_enabled, seed_everything
@@ -143,19 +143,16 @@ class _Store:
         self.rows: list[dict] = []
         if self.out is None:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        cfg_path = self.out / "config.json"
-        key = config.data_key()
-        if cfg_path.exists():
-            saved = json.loads(cfg_path.read_text())
-            diff = sorted(k for k in set(saved) | set(key) if saved.get(k) != key.get(k))
+        self.config_path = self.out / "config.json"
+        self.key = config.data_key()
+        if self.config_path.exists():
+            saved = json.loads(self.config_path.read_text())
+            diff = sorted(k for k in set(saved) | set(self.key) if saved.get(k) != self.key.get(k))
             if diff:
                 raise AlkitError(
                     f"{self.out} holds results of a different experiment (differs in {diff}); "
                     "use another --out folder, or delete this one to start over"
                 )
-        else:
-            cfg_path.write_text(json.dumps(key, indent=2))
         self.file = ResultsFile(self.out / "results.csv")
         self.rows = self.file.rows()
 
@@ -167,10 +164,13 @@ class _Store:
         return self.out / "checkpoints" / f"{_safe(spec)}__seed{seed}__round{rnd}.pt"
 
     def save(self, row: dict, learner: Learner) -> None:
-        """Checkpoint the model, append the row, then drop the previous checkpoint."""
+        """Checkpoint the model, append the row, then drop the run's older checkpoints."""
         self.rows.append(row)
         if self.out is None:
             return
+        if not self.config_path.exists():  # written with the first row, never by a failed start
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.config_path.write_text(json.dumps(self.key, indent=2))
         spec, seed, rnd = row["strategy"], row["seed"], row["round"]
         path = self.checkpoint_path(spec, seed, rnd)
         path.parent.mkdir(exist_ok=True)
@@ -178,9 +178,9 @@ class _Store:
         torch.save(learner.state_dict(), tmp)
         tmp.replace(path)
         self.file.append(row)
-        old = self.checkpoint_path(spec, seed, rnd - 1)
-        if old.exists():
-            old.unlink()
+        for old in path.parent.glob(f"{_safe(spec)}__seed{seed}__round*.pt"):
+            if old != path:  # earlier rounds, also one a kill left behind before its delete
+                old.unlink()
 
 
 def initial_indices(config: ExperimentConfig, y_pool: np.ndarray, seed: int) -> np.ndarray:
@@ -236,6 +236,8 @@ def run_experiment(
     if not config.seeds:
         raise AlkitError("seeds must hold at least one seed")
     strategies = {spec: get_strategy(spec) for spec in config.strategies}
+    if config.model_name not in MODELS:
+        raise unknown_name("model", config.model_name, MODELS)
     dataset = load_dataset(config.dataset)
     store = _Store(out, config)
     show = progress_enabled(progress)

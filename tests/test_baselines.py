@@ -5,6 +5,7 @@ finding rare classes on imbalanced Fashion-MNIST."""
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -140,10 +141,10 @@ def test_loop_runs_a_deep_ensemble_baseline(tmp_path):
         query=10,
         rounds=1,
         seeds=(0,),
-        strategies=("varratio:n_samples=3:n_members=2", "coreset", "typiclust"),
+        strategies=("varratio:n_samples=3:n_members=2",),
     )
     df = run_experiment(config, out=tmp_path, progress=False)
-    assert len(df) == 6 and set(df["n_labeled"]) == {20, 30}
+    assert len(df) == 2 and df["n_labeled"].tolist() == [20, 30]
 
 
 def test_mc_dropout_needs_dropout_or_members():
@@ -217,15 +218,17 @@ def test_coreset_and_badge_find_more_rare_classes_than_random():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small models: one thread is faster than two on a busy machine
     try:
-        for seed in range(5):
+        # 5 trained models × 4 query seeds (BADGE and random draw at random; core-set does not)
+        for seed, draw in itertools.product(range(5), range(4)):
             splits, learner, labeled = _fashion_round(seed)
             for name in counts:
                 pool = Pool(splits.X_pool, splits.y_pool, labeled_idx=labeled)
-                ctx = QueryContext(pool, learner, rng=np.random.default_rng(seed))
+                ctx = QueryContext(pool, learner, rng=np.random.default_rng([seed, draw]))
                 picks = get_strategy(name).query(ctx, 100).indices
                 counts[name].append(np.isin(splits.y_pool[picks], RARE).sum())
     finally:
         torch.set_num_threads(threads)
     mean = {k: float(np.mean(v)) for k, v in counts.items()}
-    assert mean["coreset"] > mean["random"] + 1, counts
-    assert mean["badge"] > mean["random"] + 1, counts
+    # the rare classes hold ≈1% of the pool: random finds ≈1 in 100 picks
+    assert mean["coreset"] > mean["random"] + 2, mean
+    assert mean["badge"] > mean["random"] + 0.5, mean

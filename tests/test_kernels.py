@@ -202,13 +202,13 @@ def test_kmeans_pp_draws_the_d2_distribution():
     x = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]], np.float32)
     weights = x[:, 0].astype(np.float64) ** 2
     rng = np.random.default_rng(4)
-    draws = np.array([kmeans_pp_seeding(x, 2, rng, first=0)[1] for _ in range(3000)])
+    draws = np.array([kmeans_pp_seeding(x, 2, rng, first=0)[1] for _ in range(1500)])
     counts = np.bincount(draws, minlength=5)
     assert counts[0] == 0
     expected = weights[1:] / weights.sum() * len(draws)
     assert stats.chisquare(counts[1:], expected).pvalue > 1e-3
     # a third centre is drawn ∝ the distance to the nearer of the two centres
-    draws = np.array([kmeans_pp_seeding(x, 3, rng, first=0)[1:] for _ in range(1500)])
+    draws = np.array([kmeans_pp_seeding(x, 3, rng, first=0)[1:] for _ in range(300)])
     assert len(np.unique(draws, axis=0)) > 1
     assert all(len(set(d)) == 2 and 0 not in d for d in draws)
 
@@ -295,7 +295,7 @@ def test_lazy_d2_sampler_with_tiny_blocks_draws_d2():
     rng = np.random.default_rng(7)
     # third centre after 0 and 4 (first two fixed by rejecting other draws): weights min(x, 4−x)²
     draws = []
-    while len(draws) < 800:
+    while len(draws) < 400:
         c = d2_seeding(6, 3, block_dist, rng, first=0, block=2)
         if c[1] == 4:
             draws.append(c[2])
@@ -305,3 +305,17 @@ def test_lazy_d2_sampler_with_tiny_blocks_draws_d2():
     keep = weights > 0
     expected = weights[keep] / weights.sum() * len(draws)
     assert stats.chisquare(counts[keep], expected).pvalue > 1e-3
+
+
+def test_benchmark_naive_kcenter_is_the_same_algorithm():
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "benchmarks" / "select_speed.py"
+    spec = importlib.util.spec_from_file_location("select_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X = torch.randn(400, 8, generator=torch.Generator().manual_seed(9))
+    lab = np.arange(0, 400, 40)
+    np.testing.assert_array_equal(
+        bench.naive_kcenter(X, torch.as_tensor(lab), 25), kcenter_greedy(X, lab, 25)
+    )

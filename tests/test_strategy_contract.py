@@ -13,6 +13,8 @@ from alkit.strategies import strategy_names
 #: Per-strategy overrides: fast options, and the data/model a strategy needs.
 #: ``options`` go to the strategy; ``context`` to tests/conftest.py:make_context.
 OVERRIDES: dict[str, dict] = {
+    "bald": {"options": {"n_samples": 5}},
+    "varratio": {"options": {"n_samples": 5}},
     # I_Dis needs the alignment stage's critic; tests/test_gmm_strategies.py runs the full
     # contract with one attached.
     "gmm_hybrid": {"options": {"metrics": "like+ent"}},

@@ -2,8 +2,9 @@
 
 Every function accepts NumPy arrays or torch tensors (CPU or CUDA) with samples in rows, and
 runs where its input lives. Row blocks follow ``ALKIT_BLOCK_BYTES`` and halve on out-of-memory
-(:mod:`alkit.kernels.blocks`). The greedy k-center step has a fused Triton kernel used on CUDA
-(:mod:`alkit.kernels.triton_kcenter`).
+(:mod:`alkit.kernels.blocks`). The greedy k-center step also has a fused Triton kernel
+(:mod:`alkit.kernels.triton_kcenter`, ``backend="triton"``), checked against the torch path
+under the Triton interpreter; it is not the default until GPU timings show it faster.
 """
 
 from alkit.kernels.badge import badge_embedding, badge_pairwise_sqdist, badge_q, badge_seeding

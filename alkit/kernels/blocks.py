@@ -85,6 +85,17 @@ def map_row_blocks(
     return out
 
 
+def progress(steps: range, desc: str, n_rows: int):
+    """A ``tqdm.auto`` bar over a selection loop, shown only for large pools (≥ 100,000 rows)
+    and unless ``ALKIT_PROGRESS=0``."""
+    from tqdm.auto import tqdm
+
+    from alkit.train import progress_enabled
+
+    show = progress_enabled(None) and n_rows >= 100_000
+    return tqdm(steps, desc=desc, leave=False, disable=not show)
+
+
 def as_float_tensor(name: str, x, device=None) -> torch.Tensor:
     """``x`` (array or tensor) as a 2-D float32 tensor, checked finite; rows = samples."""
     t = torch.as_tensor(x)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from alkit.errors import AlkitError, check_positive_int
-from alkit.kernels.blocks import as_float_tensor
+from alkit.kernels.blocks import as_float_tensor, progress
 from alkit.kernels.distances import sq_norms
 from alkit.kernels.knn import knn
 
@@ -66,7 +66,7 @@ def d2_seeding(
         applied[b] = n_c
         sums[b] = delta[b].double().sum()
 
-    for n_c in range(1, k):
+    for n_c in progress(range(1, k), "D² seeding", n_points):
         while True:
             total = float(sums.sum())
             if not total > 0.0:

@@ -1,8 +1,7 @@
 """Triton GPU kernel for one k-center step: distance to the new centre + running min + argmax.
 
-The torch path of :func:`alkit.kernels.kcenter_greedy` launches a matrix–vector product and then
-three element-wise passes over ``N``-vectors per step, and syncs on ``argmax``. This kernel fuses
-them: each program reads a ``BLOCK_N × D`` tile of the features once, computes ``‖x_i − x_c‖²``,
+A full-pass step in torch is a matrix–vector product, three element-wise passes over
+``N``-vectors and a host sync on ``argmax``. This kernel fuses them: each program reads a ``BLOCK_N × D`` tile of the features once, computes ``‖x_i − x_c‖²``,
 updates ``δ_i ← min(δ_i, ·)`` in place and writes the tile's maximum and its position. A tiny
 torch ``argmax`` over the per-tile maxima gives the next centre, kept on the device, so the whole
 loop runs without a host round trip.

@@ -16,9 +16,13 @@ from alkit.viz.plots import (
     score_histogram,
 )
 from alkit.viz.report import summary_table, write_report
+from alkit.viz.widgets import CompareStrategies, RunPlayer, StrategyExplorer
 
 __all__ = [
     "PALETTE",
+    "CompareStrategies",
+    "RunPlayer",
+    "StrategyExplorer",
     "compare_picks",
     "draw_picks",
     "picked_class_counts",

@@ -28,7 +28,8 @@ def strategy_colors(strategies) -> dict[str, str]:
 def summarize_curves(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Mean and std of ``metric`` per (strategy, round) across seeds.
 
-    Returns columns ``strategy, round, n_labeled, mean, std, n_seeds`` (std 0 for one seed).
+    Returns columns ``strategy, round, n_labeled, mean, std, n_seeds`` (std 0 for one seed),
+    strategies in the order they first appear in ``results``.
     """
     if results.empty:
         raise AlkitError("no results to plot: the results table is empty")
@@ -39,7 +40,10 @@ def summarize_curves(results: pd.DataFrame, metric: str = "accuracy") -> pd.Data
         std=(metric, lambda v: float(np.std(v, ddof=0))),
         n_seeds=(metric, "size"),
     ).reset_index()
-    return out.sort_values(["strategy", "round"], kind="stable").reset_index(drop=True)
+    order = {s: i for i, s in enumerate(dict.fromkeys(results["strategy"]))}
+    out = out.assign(_order=out["strategy"].map(order))
+    out = out.sort_values(["_order", "round"], kind="stable").drop(columns="_order")
+    return out.reset_index(drop=True)
 
 
 def plot_learning_curves(results: pd.DataFrame, ax=None, metric: str = "accuracy", title=None):

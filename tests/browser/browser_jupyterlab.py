@@ -1,0 +1,277 @@
+"""A real browser in a real JupyterLab: the quickstart notebook runs and its widgets respond.
+
+Starts ``jupyter lab`` headless on 127.0.0.1 (a free port, a random token, ALKIT_SMOKE=1) in a
+temporary root holding a copy of the notebook, drives Debian's chromium with Playwright (no
+browser download), runs all cells, checks that every widget renders, moves a slider and checks
+that the plotly figure's data and the screenshot change. Screenshots go to ``ALKIT_BROWSER_OUT``
+(default ``build/browser``). Every wait is bounded; the server and its kernels are stopped at the
+end whatever happens. Run it with ``make test-browser``; its name keeps plain ``pytest`` (``make
+test``) from collecting it, so the suite never needs chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = Path(os.environ.get("ALKIT_BROWSER_NOTEBOOK", ROOT / "notebooks/00_quickstart.ipynb"))
+OUT = Path(os.environ.get("ALKIT_BROWSER_OUT", ROOT / "build/browser"))
+CHROMIUM = os.environ.get("ALKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_S = 90
+RUN_ALL_S = int(os.environ.get("ALKIT_BROWSER_RUN_S", "300"))
+#: Lab settings for a quiet, fully rendered notebook: no news pop-up, no cell virtualisation.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+WIDGET_UPDATE_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LabServer:
+    """``jupyter lab`` on loopback in its own process group, with private config and runtime."""
+
+    def __init__(self, root: Path, home: Path):
+        self.port, self.token = _free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "ALKIT_SMOKE": "1",
+            "ALKIT_PROGRESS": "0",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "IPYTHONDIR": str(home / "ipython"),
+        }
+        for plugin, values in LAB_SETTINGS.items():
+            path = home / "settings" / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+        jupyter = Path(sys.executable).parent / "jupyter"
+        self.log = open(home / "server.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                str(jupyter),
+                "lab",
+                "--no-browser",
+                f"--IdentityProvider.token={self.token}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}",
+                "--ServerApp.port_retries=0",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--LabApp.extension_manager=readonly",
+                *(["--allow-root"] if os.geteuid() == 0 else []),
+            ],
+            env=env,
+            cwd=root,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.log_path = home / "server.log"
+
+    def api(self, path: str, method: str = "GET"):
+        req = urllib.request.Request(
+            f"{self.url}/api/{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                self.api("status")
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError(
+            f"JupyterLab did not answer within {SERVER_START_S} s:\n{self.log_path.read_text()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        try:
+            for kernel in self.api("kernels"):
+                self.api(f"kernels/{kernel['id']}", method="DELETE")
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    if not NOTEBOOK.exists():
+        pytest.fail(f"no notebook at {NOTEBOOK}")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: as root, apt-get install chromium")
+    root = tmp_path / "root"
+    root.mkdir()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    # open on the server's python3 kernel without the kernel-picker dialog
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, root / NOTEBOOK.name)
+    server = LabServer(root, tmp_path)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def _plot_data(page) -> list:
+    """The x/y arrays of every trace of every plotly figure on the page (plotly.js's gd.data)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
+            gd => (gd.data || []).map(t => [Array.from(t.x || []), Array.from(t.y || [])]))"""
+    )
+
+
+#: True once an element holds images and all of them have loaded (RunPlayer's picks grid).
+IMAGES_LOADED = """el => { const imgs = Array.from(el.querySelectorAll('img'));
+    return imgs.length > 0 && imgs.every(img => img.complete && img.naturalWidth > 0); }"""
+IMAGE_SIZES = """el => Array.from(el.querySelectorAll('img')).map(
+    img => [img.naturalWidth, img.naturalHeight])"""
+
+
+def _wait_for(predicate, timeout_s: float, what: str, page) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "timeout.png"), full_page=True)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def test_quickstart_widgets_render_and_respond(lab):
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(Path(lab.log_path).parent / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            # the kernel is connected once the status bar reads "<kernel name> | Idle"
+            page.wait_for_selector(".jp-StatusBar-Widget:has-text('| Idle')", timeout=90_000)
+            page.screenshot(path=str(OUT / "01_opened.png"))
+
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+            nb = nbformat.read(NOTEBOOK, as_version=4)
+            n_code = sum(c.cell_type == "code" for c in nb.cells)
+
+            def all_ran() -> bool:
+                prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+                done = [t for t in prompts if t.strip() not in ("", "[ ]:", "[*]:")]
+                return len(done) == n_code
+
+            _wait_for(all_ran, RUN_ALL_S, f"all {n_code} code cells to run", page)
+            errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
+            assert errors.count() == 0, errors.all_inner_texts()
+
+            _wait_for(
+                lambda: page.locator(".js-plotly-plot").count() > 0, 60, "a plotly figure", page
+            )
+            body = page.inner_text("body")
+            assert "Error displaying widget" not in body
+            assert "model not found" not in body.lower()
+            assert page.locator(".jupyter-widgets").count() > 0
+            sliders = page.locator(".widget-slider")
+            assert sliders.count() > 0, f"{NOTEBOOK.name} shows no widget slider to move"
+            slider = sliders.last
+            slider.scroll_into_view_if_needed()
+            page.wait_for_timeout(1000)
+            output = slider.locator(
+                "xpath=ancestor::div[contains(@class,'jp-OutputArea-output')]"
+            ).first
+            output.screenshot(path=str(OUT / "02_widget_before.png"))
+            before_png = (OUT / "02_widget_before.png").read_bytes()
+            before = _plot_data(page)
+            sizes_before = page.evaluate(IMAGE_SIZES, output.element_handle())
+            readout = slider.locator(".widget-readout")
+            value_before = readout.inner_text()
+
+            handle = slider.locator(".noUi-handle").first
+            handle.focus()
+            handle.press("ArrowRight")
+            _wait_for(lambda: readout.inner_text() != value_before, 10, "the slider to move", page)
+            _wait_for(
+                lambda: _plot_data(page) != before,
+                WIDGET_UPDATE_S,
+                "the figure to change after moving the slider",
+                page,
+            )
+            _wait_for(
+                lambda: page.evaluate(IMAGES_LOADED, output.element_handle()),
+                WIDGET_UPDATE_S,
+                "the widget's images to load",
+                page,
+            )
+            # the same number of picks is drawn as a grid of the same size in every round
+            assert page.evaluate(IMAGE_SIZES, output.element_handle()) == sizes_before
+            page.wait_for_timeout(1000)
+            output.screenshot(path=str(OUT / "03_widget_after.png"))
+            assert (OUT / "03_widget_after.png").read_bytes() != before_png
+            page.screenshot(path=str(OUT / "04_notebook.png"), full_page=True)
+        finally:
+            context.close()
+    (OUT / "timing.json").write_text(
+        json.dumps({"browser_seconds": round(time.monotonic() - started, 1)})
+    )

@@ -1,0 +1,176 @@
+"""The dashboards' callbacks on real digits runs: the figure data must match the run's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alkit.errors import AlkitError
+from alkit.viz import widgets
+
+RUN_OPTIONS = {"batch_size": 10, "rounds": 3, "initial": 20, "projection": "pca", "epochs": 10}
+
+
+@pytest.fixture(scope="module")
+def entropy_run():
+    return widgets.record_run("digits", "entropy", **RUN_OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def random_run():
+    return widgets.record_run("digits", "random", **RUN_OPTIONS)
+
+
+def test_map_layers_split_the_pool():
+    xy = np.arange(20, dtype=float).reshape(10, 2)
+    layers = widgets.map_layers(xy, labeled_idx=[0, 3], picked_idx=[7, 1])
+    np.testing.assert_array_equal(layers["picked"], xy[[7, 1]])
+    np.testing.assert_array_equal(layers["labeled"], xy[[0, 3]])
+    np.testing.assert_array_equal(layers["unlabeled"], xy[[2, 4, 5, 6, 8, 9]])
+
+
+@pytest.mark.parametrize("rnd", [1, 3])
+def test_explorer_frame_highlights_the_picks_and_counts_the_scores(entropy_run, rnd):
+    rec = entropy_run.rounds[rnd - 1]
+    frame = widgets.explorer_frame(entropy_run, rnd, bins=12)
+    layers = frame["map"]
+    np.testing.assert_array_equal(layers["picked_idx"], rec.picked)
+    np.testing.assert_array_equal(layers["picked"], entropy_run.xy_N_2[rec.picked])
+    np.testing.assert_array_equal(layers["labeled"], entropy_run.xy_N_2[rec.labeled_before])
+    n_pool = len(entropy_run.y_pool)
+    assert len(layers["unlabeled"]) == n_pool - len(rec.labeled_before) - len(rec.picked)
+    # the labelled set before the query grows by one batch per round
+    assert len(rec.labeled_before) == 20 + 10 * (rnd - 1)
+    edges, counts, picked = frame["hist"]
+    expected, _ = np.histogram(rec.scores, bins=12)
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() == len(rec.candidates) == n_pool - len(rec.labeled_before)
+    assert picked.sum() == len(rec.picked) == 10
+    # entropy picks the highest scores: they all fall in the top bins
+    pick_scores = rec.scores[np.isin(rec.candidates, rec.picked)]
+    assert pick_scores.min() >= np.sort(rec.scores)[-10] - 1e-12
+    assert np.flatnonzero(picked).min() >= np.flatnonzero(counts).min()
+    n_labeled, accuracy = frame["curve"]
+    np.testing.assert_array_equal(n_labeled, 20 + 10 * np.arange(rnd + 1))
+    np.testing.assert_allclose(accuracy, entropy_run.rows["accuracy"].to_numpy()[: rnd + 1])
+
+
+def test_explorer_widget_draws_the_frame_of_the_slider_value(entropy_run, monkeypatch):
+    calls = []
+
+    def fake_record(dataset, strategy, batch_size, rounds, **kw):
+        calls.append((dataset, strategy, batch_size, rounds))
+        return entropy_run
+
+    monkeypatch.setattr(widgets, "record_run", fake_record)
+    explorer = widgets.StrategyExplorer(
+        datasets=("digits",), strategies=("entropy",), batch_sizes=(10,), rounds=3
+    )
+    for rnd in (2, 3):
+        explorer.round.value = rnd
+        frame = widgets.explorer_frame(entropy_run, rnd)
+        picked_trace = explorer.figure.data[2]
+        np.testing.assert_allclose(picked_trace.x, frame["map"]["picked"][:, 0])
+        np.testing.assert_allclose(picked_trace.y, frame["map"]["picked"][:, 1])
+        np.testing.assert_array_equal(explorer.figure.data[3].y, frame["hist"][1])
+        np.testing.assert_array_equal(explorer.figure.data[4].y, frame["hist"][2])
+        assert len(explorer.figure.data[5].x) == rnd + 1
+        assert f"round {rnd}" in explorer.figure.layout.title.text
+    assert calls == [("digits", "entropy", 10, 3)]  # the slider redraws without re-recording
+    for axis in (explorer.figure.layout.xaxis, explorer.figure.layout.yaxis3):
+        assert axis.title.text and "(" in axis.title.text  # labelled, with units
+
+
+def test_compare_frame_matches_the_loop_class_counts(entropy_run, random_run):
+    # the same seed gives both strategies the same initial set
+    np.testing.assert_array_equal(
+        entropy_run.rounds[0].labeled_before, random_run.rounds[0].labeled_before
+    )
+    for rnd in (1, 3):
+        frame = widgets.compare_frame(random_run, entropy_run, rnd)
+        for key, run in (("a", random_run), ("b", entropy_run)):
+            row = run.rows[run.rows["round"] == rnd].iloc[0]
+            np.testing.assert_array_equal(frame[key]["class_counts"], row["class_counts"])
+            assert frame[key]["accuracy"] == row["accuracy"]
+            np.testing.assert_array_equal(frame[key]["map"]["picked_idx"], row["selected"])
+    assert frame["a"]["strategy"] == "random" and frame["b"]["strategy"] == "entropy"
+
+
+def test_compare_widget_shows_both_runs(entropy_run, random_run, monkeypatch):
+    runs = {"random": random_run, "entropy": entropy_run}
+    monkeypatch.setattr(widgets, "record_run", lambda dataset, strategy, **kw: runs[strategy])
+    compare = widgets.CompareStrategies("random", "entropy", rounds=3)
+    compare.round.value = 2
+    frame = widgets.compare_frame(random_run, entropy_run, 2)
+    np.testing.assert_array_equal(compare.figure.data[6].y, frame["a"]["class_counts"])
+    np.testing.assert_array_equal(compare.figure.data[7].y, frame["b"]["class_counts"])
+    np.testing.assert_allclose(compare.figure.data[5].x, frame["b"]["map"]["picked"][:, 0])
+    assert f"{frame['b']['accuracy']:.3f}" in compare.figure.layout.title.text
+
+
+def test_bad_rounds_and_rows_are_rejected(entropy_run, random_run):
+    with pytest.raises(AlkitError, match="between 1 and 3"):
+        widgets.explorer_frame(entropy_run, 0)
+    with pytest.raises(AlkitError, match="no row for strategy 'margin'"):
+        widgets.player_frame(entropy_run.rows, "margin", 0, 1)
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    from alkit.loop import ExperimentConfig, run_experiment
+    from alkit.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("run")
+    config = ExperimentConfig(
+        dataset="digits",
+        train=TrainConfig(epochs=5, min_steps=50),
+        initial=20,
+        query=10,
+        rounds=2,
+        seeds=(0, 1),
+        strategies=("random", "margin"),
+        device="cpu",
+    )
+    return out, run_experiment(config, out=out, progress=False)
+
+
+def test_run_player_reproduces_the_results_file(results_dir):
+    out, df = results_dir
+    player = widgets.RunPlayer(out / "results.csv")
+    assert list(player.strategy.options) == ["random", "margin"]
+    assert list(player.seed.options) == [0, 1] and player.round.max == 2
+    for _, row in df.iterrows():
+        player.strategy.value, player.seed.value = row["strategy"], row["seed"]
+        player.round.value = row["round"]
+        frame = player.frame()
+        assert frame["accuracy"] == row["accuracy"]
+        assert f"{row['accuracy']:.4f}" in player.label.value
+        np.testing.assert_array_equal(frame["selected"], row["selected"])
+        z = np.asarray(player.figure.data[-1].z)
+        cm = np.asarray(row["confusion"], dtype=float)
+        np.testing.assert_allclose(z, cm / cm.sum(axis=1, keepdims=True))
+    # the curves show the mean over seeds of every strategy, up to the chosen round
+    player.round.value = 2
+    for trace in player.figure.data[:-1]:
+        mean = df[df["strategy"] == trace.name].groupby("round")["accuracy"].mean()
+        np.testing.assert_allclose(trace.y, mean.to_numpy())
+    player.round.value = 1
+    assert all(len(t.y) == 2 for t in player.figure.data[:-1])
+
+
+def test_run_player_shows_the_picked_images(results_dir):
+    out, df = results_dir
+    X, y, names = widgets.pool_of_run(out, seed=1)
+    row = df[(df["strategy"] == "margin") & (df["seed"] == 1) & (df["round"] == 2)].iloc[0]
+    # the rebuilt pool is the loop's pool: the labelled classes match the recorded counts
+    labeled = np.concatenate(
+        df[(df["strategy"] == "margin") & (df["seed"] == 1)]["selected"].map(np.asarray).tolist()
+    )
+    np.testing.assert_array_equal(np.bincount(y[labeled], minlength=10), row["class_counts"])
+    player = widgets.RunPlayer(out)
+    player.strategy.value, player.seed.value, player.round.value = "margin", 1, 2
+    images = [o for o in player.images.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    fig = widgets.plot_picked_images(X[row["selected"]], y[row["selected"]], names)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [names[c] for c in y[row["selected"]]]
