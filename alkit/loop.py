@@ -211,6 +211,13 @@ def initial_indices(config: ExperimentConfig, y_pool: np.ndarray, seed: int) -> 
     return np.sort(rng.choice(len(y_pool), size=n, replace=False))
 
 
+def _unlabeled_kwargs(config: ExperimentConfig, pool: Pool) -> dict:
+    """The unlabelled pool for trainers that use it (seed 003's alignment stage), else nothing."""
+    if config.train.gmm_align_steps:
+        return {"X_unlabeled": pool.X[pool.unlabeled_idx]}
+    return {}
+
+
 def _fit_seed(seed: int, rnd: int) -> int:
     return seed * 10_007 + rnd
 
@@ -350,7 +357,12 @@ def _run_one(
                 f"cannot resume {spec} seed {seed} with warm start: checkpoint {ckpt} is missing"
             )
         else:
-            learner.fit(pool.X[pool.labeled_idx], pool.labeled_y, seed=_fit_seed(seed, last))
+            learner.fit(
+                pool.X[pool.labeled_idx],
+                pool.labeled_y,
+                seed=_fit_seed(seed, last),
+                **_unlabeled_kwargs(config, pool),
+            )
         start = last + 1
     else:
         start = 0
@@ -377,7 +389,12 @@ def _run_one(
             select_s = time.perf_counter() - t0
             pool.label(query.indices)
         t0 = time.perf_counter()
-        learner.fit(pool.X[pool.labeled_idx], pool.labeled_y, seed=_fit_seed(seed, rnd))
+        learner.fit(
+            pool.X[pool.labeled_idx],
+            pool.labeled_y,
+            seed=_fit_seed(seed, rnd),
+            **_unlabeled_kwargs(config, pool),
+        )
         train_s = time.perf_counter() - t0
         y_pred = learner.predict(splits.X_test)
         n_classes = splits.n_classes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -60,6 +60,10 @@ class TrainConfig:
     constant). ``warm_start=True`` continues from the previous round's weights, as in seed 000;
     ``False`` re-initialises them from the same seed, as DFAL (seed 001) does.
     ``min_steps`` makes tiny labelled sets still get a sensible number of updates.
+    Seed 003 options (off by default, see :mod:`alkit.gmm_training`): ``gmm_reg`` is α of the
+    L_GMM regulariser (paper: 1e-4); ``gmm_align_steps`` runs that many GMM-fed WGAN-GP
+    alignment iterations after the supervised epochs (paper: 10,000; needs ``X_unlabeled``);
+    ``gmm_options`` overrides :class:`~alkit.gmm_training.GMMTrainOptions`.
     """
 
     optimizer: str = "adam"
@@ -72,6 +76,9 @@ class TrainConfig:
     gamma: float = 0.1
     warm_start: bool = False
     min_steps: int = 300
+    gmm_reg: float = 0.0
+    gmm_align_steps: int = 0
+    gmm_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -115,25 +122,28 @@ class Learner:
         self.inference_batch_size = inference_batch_size
         self._initial_state = copy.deepcopy(model.state_dict())
         self.n_fits = 0
+        #: Seed 003's ψ_L, ψ_UL and critic after a fit with ``gmm_align_steps`` (else None).
+        self.gmm_state = None
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, X, y, extra_loss=None, seed: int | None = None) -> Learner:
+    def fit(self, X, y, extra_loss=None, seed: int | None = None, X_unlabeled=None) -> Learner:
         """Train on ``X`` (``N × ...``) with labels ``y`` (``N``) by cross-entropy.
 
         ``extra_loss(model, xb, yb, logits, taps) -> scalar`` is added to each batch's loss; the
         distribution-aware regulariser of seed 003 plugs in here. ``seed`` fixes the batch order
         and dropout masks of this fit (default: derived from the Learner's seed and fit count);
-        the global torch RNG state is left as it was.
+        the global torch RNG state is left as it was. ``X_unlabeled`` feeds the seed-003
+        alignment stage (``config.gmm_align_steps > 0``) and is ignored otherwise.
         """
         fit_seed = self.seed * 1_000_003 + self.n_fits if seed is None else seed
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(fit_seed)
-            self._fit(X, y, extra_loss)
+            self._fit(X, y, extra_loss, X_unlabeled)
         self.n_fits += 1
         return self
 
-    def _fit(self, X, y, extra_loss) -> None:
+    def _fit(self, X, y, extra_loss, X_unlabeled=None) -> None:
         n = check_same_length(X=X, y=y)
         if n == 0:
             raise AlkitError("cannot fit on an empty labelled set")
@@ -143,6 +153,17 @@ class Learner:
             self.model.load_state_dict(self._initial_state)
         Xt = torch.as_tensor(np.asarray(X), dtype=torch.float32)
         yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        self.gmm_state = None
+        if cfg.gmm_reg or cfg.gmm_align_steps:
+            from alkit import gmm_training
+
+            gmm_opts = gmm_training.GMMTrainOptions.from_dict(cfg.gmm_options)
+            if cfg.gmm_align_steps and X_unlabeled is None:
+                raise AlkitError("gmm_align_steps > 0 needs X_unlabeled passed to Learner.fit")
+        if cfg.gmm_reg:
+            extra_loss = gmm_training.with_regulariser(
+                extra_loss, Xt, yt, self.model.head.out_features, cfg.gmm_reg, gmm_opts, self.device
+            )
         params = [p for p in self.model.parameters() if p.requires_grad]
         if cfg.optimizer == "sgd":
             opt = torch.optim.SGD(
@@ -178,6 +199,10 @@ class Learner:
                 opt.step()
             if sched is not None:
                 sched.step()
+        if cfg.gmm_align_steps:
+            self.gmm_state = gmm_training.alignment_stage(
+                self, Xt, yt, X_unlabeled, cfg.gmm_align_steps, gmm_opts
+            )
         self.model.eval()
 
     def _has_batchnorm(self) -> bool:

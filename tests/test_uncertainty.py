@@ -52,9 +52,12 @@ def test_strategy_spec_errors():
         get_strategy("entropy:max_candidates")
 
 
-def test_nan_model_outputs_are_rejected(digits_context):
+def test_nan_model_outputs_are_rejected(digits_context, monkeypatch):
     ctx = digits_context()
-    ctx.learner.predict_proba = lambda X: np.full((len(X), 10), np.nan, np.float32)
+    # monkeypatch undoes this after the test: the learner is cached and shared with others
+    monkeypatch.setattr(
+        ctx.learner, "predict_proba", lambda X: np.full((len(X), 10), np.nan, np.float32)
+    )
     with pytest.raises(AlkitError, match="model output 'proba' contains"):
         get_strategy("entropy").query(ctx, 5)
 

@@ -5,6 +5,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
     bayesian,
     coreset,
     fisher,
+    gmm,
     kmeans,
     random,
     typiclust,

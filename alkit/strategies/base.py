@@ -81,6 +81,11 @@ class QueryContext:
     def labeled_y(self) -> np.ndarray:
         return self.pool.labeled_y
 
+    @property
+    def gmm_state(self):
+        """Seed 003's ψ_L, ψ_UL and critic left by the trainer (``learner.gmm_state``), or None."""
+        return getattr(self.learner, "gmm_state", None)
+
     def require_learner(self, who: str):
         if self.learner is None:
             raise AlkitError(f"strategy {who!r} needs a trained model, but the context has none")
