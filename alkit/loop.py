@@ -351,7 +351,9 @@ def _run_one(
         last = previous[-1]["round"]
         ckpt = store.checkpoint_path(spec, seed, last)
         if ckpt.exists():
-            learner.load_state_dict(torch.load(ckpt, map_location=learner.device))
+            # our own checkpoint; it pickles the GMM critic, so it is not weights-only
+            state = torch.load(ckpt, map_location=learner.device, weights_only=False)
+            learner.load_state_dict(state)
         elif config.train.warm_start:
             raise AlkitError(
                 f"cannot resume {spec} seed {seed} with warm start: checkpoint {ckpt} is missing"

@@ -237,8 +237,14 @@ class Learner:
         return self._map_batches(X, self.model.embed)
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "n_fits": self.n_fits}
+        """Model weights, fit count and the GMM alignment state (ψ_L, ψ_UL, critic), if any."""
+        return {
+            "model": self.model.state_dict(),
+            "n_fits": self.n_fits,
+            "gmm_state": self.gmm_state,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.n_fits = state["n_fits"]
+        self.gmm_state = state.get("gmm_state")

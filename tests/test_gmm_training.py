@@ -19,6 +19,7 @@ from alkit.gmm_training import (
 from alkit.kernels.gmm import class_statistics
 from alkit.loop import ExperimentConfig, run_experiment
 from alkit.models import build_model
+from alkit.results import read_results
 from alkit.train import Learner, TrainConfig, seed_everything
 
 
@@ -116,3 +117,34 @@ def test_loop_passes_the_unlabelled_pool_to_the_alignment_stage(tmp_path):
     state = seen[-1].learner.gmm_state
     assert state is not None and len(state.history["grad_norm"]) == 4
     assert set(seen[-1].query.info) == {"I_Like", "I_Dis", "I_Ent"}
+
+
+def test_an_interrupted_aligned_run_resumes_with_its_critic(tmp_path):
+    """The critic and ψ travel in the checkpoint: gmm_hybrid (which needs I_Dis) resumes."""
+    cfg = ExperimentConfig(
+        dataset="digits",
+        initial=30,
+        query=10,
+        rounds=2,
+        seeds=(0,),
+        strategies=("gmm_hybrid:candidate_factor=3",),
+        train=TrainConfig(
+            epochs=2,
+            min_steps=10,
+            gmm_align_steps=4,
+            gmm_options={"refresh_every": 2, "batch_size": 16, "em_iters": 3},
+        ),
+        device="cpu",
+    )
+
+    def interrupt(state):
+        if state.round == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, out=tmp_path, progress=False, on_round=interrupt)
+    assert len(read_results(tmp_path)) == 2
+    seen = []
+    df = run_experiment(cfg, out=tmp_path, progress=False, on_round=seen.append)
+    assert list(df["n_labeled"]) == [30, 40, 50]
+    assert [s.round for s in seen] == [2] and "I_Dis" in seen[0].query.info
