@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import torch
 from torch import nn
 
 
-class TappedModel(nn.Module):
+class TappedModel(nn.Module, metaclass=ABCMeta):
     """A classifier whose forward pass also returns its named intermediate activations.
 
     Subclasses implement :meth:`forward_taps`, returning ``(logits_B_C, taps)`` where ``taps``
@@ -18,8 +20,9 @@ class TappedModel(nn.Module):
     tap_names: tuple[str, ...] = ()
     head: nn.Linear
 
+    @abstractmethod
     def forward_taps(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        raise NotImplementedError
+        """``(logits_B_C, {tap name: activation})`` for a batch ``x``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_taps(x)[0]

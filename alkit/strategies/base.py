@@ -7,6 +7,7 @@ or plots. Scores follow one convention everywhere: **higher means more wanted**.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -131,11 +132,22 @@ class QueryContext:
             self._members.append(self.train_fn(len(self._members) + 1))
         return members + self._members[: n_members - 1]
 
-    def subsample(self, candidates: np.ndarray, max_candidates: int | None) -> np.ndarray:
-        """A sorted random subset of ``candidates`` of size ``max_candidates`` (all if None)."""
-        if max_candidates is None or max_candidates >= len(candidates):
+    def subsample(
+        self, candidates: np.ndarray, max_candidates: int | None, n: int = 0
+    ) -> np.ndarray:
+        """A sorted random subset of ``candidates`` of size ``max_candidates``; all of them when
+        ``max_candidates`` is None, covers them all, or is smaller than the batch size ``n``."""
+        if max_candidates is None or max_candidates >= len(candidates) or max_candidates < n:
             return candidates
         return np.sort(self.rng.choice(candidates, size=max_candidates, replace=False))
+
+
+def candidate_scores(candidates_M: np.ndarray, scored_S: np.ndarray, values_S) -> np.ndarray:
+    """Scores aligned with ``candidates_M`` (sorted): ``values_S`` at the scored subset
+    ``scored_S`` (sorted, a subset of the candidates), NaN elsewhere; ``M`` float64."""
+    scores = np.full(len(candidates_M), np.nan)
+    scores[np.searchsorted(candidates_M, scored_S)] = values_S
+    return scores
 
 
 def top_n(scores_M: np.ndarray, n: int) -> np.ndarray:
@@ -144,7 +156,7 @@ def top_n(scores_M: np.ndarray, n: int) -> np.ndarray:
     return np.argsort(-key, kind="stable")[:n]
 
 
-class Strategy:
+class Strategy(ABC):
     """Base class of every strategy.
 
     Subclasses set :attr:`name` and :attr:`paper`, take their options as keyword arguments in
@@ -176,8 +188,9 @@ class Strategy:
             raise AssertionError(f"{self.name} returned scores that do not match its candidates")
         return result
 
+    @abstractmethod
     def select(self, ctx: QueryContext, n: int) -> Query:
-        raise NotImplementedError
+        """Score the candidates and choose ``n`` of them (the strategy's own work)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from alkit.errors import AlkitError, check_positive_int
-from alkit.strategies.base import Query, QueryContext, Strategy, register
+from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
 
 EPS = 1e-10
 
@@ -101,12 +101,8 @@ class _Bayesian(Strategy):
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx
-        scored = ctx.subsample(candidates, self.max_candidates)
-        if len(scored) < n:
-            scored = candidates
-        scores = np.full(len(candidates), np.nan)
-        pos = np.searchsorted(candidates, scored)
-        scores[pos] = self.score_fn(self.sample_probs(ctx, scored))
+        scored = ctx.subsample(candidates, self.max_candidates, n)
+        scores = candidate_scores(candidates, scored, self.score_fn(self.sample_probs(ctx, scored)))
         # ties (varR takes only S + 1 values) are broken at random, not by pool position
         tie = ctx.rng.random(len(candidates))
         order = np.lexsort((tie, -np.where(np.isnan(scores), -np.inf, scores)))

@@ -33,7 +33,7 @@ from alkit.kernels.fisher import (
     pfk_topk,
 )
 from alkit.models import LeNet
-from alkit.strategies.base import Query, QueryContext, Strategy, register, top_n
+from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register, top_n
 
 ESTIMATORS = ("true", "yhat", "mc_trace", "mc_mi", "phat")
 
@@ -199,9 +199,7 @@ class _FisherStrategy(Strategy):
 
         # lines 8-10: pool descriptors and Fisher scores, top-K per centre, rank-by-rank merge
         candidates = ctx.unlabeled_idx
-        scored = ctx.subsample(candidates, self.max_candidates)
-        if len(scored) < n:
-            scored = candidates
+        scored = ctx.subsample(candidates, self.max_candidates, n)
         X_pool = ctx.pool.X[scored]
         n_classes = val.logits_N_C.shape[1]
         labels, mc_passes = self._pool_labels(
@@ -218,8 +216,7 @@ class _FisherStrategy(Strategy):
             rest = [p for p in top_n(best.double().numpy(), len(scored)) if p not in taken]
             picked = np.concatenate([picked, np.asarray(rest[: n - len(picked)], np.int64)])
 
-        scores = np.full(len(candidates), np.nan)
-        scores[np.searchsorted(candidates, scored)] = best.double().numpy()
+        scores = candidate_scores(candidates, scored, best.double().numpy())
         info = {
             "taps": taps,
             "blocks": pool.blocks,

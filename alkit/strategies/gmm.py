@@ -21,7 +21,7 @@ from alkit.errors import AlkitError
 from alkit.gmm_training import fit_psi
 from alkit.kernels.gmm import log_likelihood
 from alkit.kernels.kmeans import kmeans, nearest_to_centres
-from alkit.strategies.base import Query, QueryContext, Strategy, register, top_n
+from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register, top_n
 from alkit.strategies.uncertainty import entropy
 
 METRICS = ("like", "dis", "ent")
@@ -105,9 +105,7 @@ class _GMMBase(Strategy):
 
     def _scored(self, ctx: QueryContext, n: int):
         candidates = ctx.unlabeled_idx
-        scored = ctx.subsample(candidates, self.max_candidates)
-        if len(scored) < n:
-            scored = candidates
+        scored = ctx.subsample(candidates, self.max_candidates, n)
         return candidates, scored
 
     def _psi(self, ctx: QueryContext, scored: np.ndarray):
@@ -126,9 +124,8 @@ class GMMLike(_GMMBase):
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates, scored = self._scored(ctx, n)
         psi_L, psi_UL = self._psi(ctx, scored)
-        scores = np.full(len(candidates), np.nan)
-        scores[np.searchsorted(candidates, scored)] = likelihood_gap(
-            ctx.embed(scored), psi_L, psi_UL
+        scores = candidate_scores(
+            candidates, scored, likelihood_gap(ctx.embed(scored), psi_L, psi_UL)
         )
         return Query(candidates[top_n(scores, n)], candidates, scores)
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from alkit.strategies.base import Query, QueryContext, Strategy, register, top_n
+from alkit.strategies.base import (
+    Query,
+    QueryContext,
+    Strategy,
+    candidate_scores,
+    register,
+    top_n,
+)
 
 
 def least_confidence(probs_N_C: np.ndarray) -> np.ndarray:
@@ -32,12 +39,8 @@ class _SoftmaxUncertainty(Strategy):
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx
-        scored = ctx.subsample(candidates, self.max_candidates)
-        if len(scored) < n:
-            scored = candidates
-        scores = np.full(len(candidates), np.nan)
-        pos = np.searchsorted(candidates, scored)
-        scores[pos] = self.score_fn(ctx.predict_proba(scored))
+        scored = ctx.subsample(candidates, self.max_candidates, n)
+        scores = candidate_scores(candidates, scored, self.score_fn(ctx.predict_proba(scored)))
         return Query(candidates[top_n(scores, n)], candidates, scores)
 
 
