@@ -11,11 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +25,7 @@ from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial
 from alkit.errors import AlkitError, check_positive_int, unknown_name
 from alkit.models import DEFAULT_MODEL, MODELS, build_model
 from alkit.pretrain import rotation_pretrain
-from alkit.results import COLUMNS, ResultsFile
+from alkit.results import COLUMNS, RunStore
 from alkit.strategies import Query, QueryContext, Strategy, get_strategy
 from alkit.train import Learner, TrainConfig, progress_enabled, resolve_device, seed_everything
 
@@ -148,58 +146,6 @@ def parse_schedule(text: str) -> list[int]:
     return sizes
 
 
-def _safe(spec: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
-
-
-class _Store:
-    """The results file, the saved config and the per-run checkpoints of one output folder."""
-
-    def __init__(self, out: str | os.PathLike | None, config: ExperimentConfig):
-        self.out = Path(out) if out is not None else None
-        self.rows: list[dict] = []
-        if self.out is None:
-            return
-        self.config_path = self.out / "config.json"
-        self.key = config.data_key()
-        if self.config_path.exists():
-            saved = json.loads(self.config_path.read_text())
-            diff = sorted(k for k in set(saved) | set(self.key) if saved.get(k) != self.key.get(k))
-            if diff:
-                raise AlkitError(
-                    f"{self.out} holds results of a different experiment (differs in {diff}); "
-                    "use another --out folder, or delete this one to start over"
-                )
-        self.file = ResultsFile(self.out / "results.csv")
-        self.rows = self.file.rows()
-
-    def previous(self, spec: str, seed: int) -> list[dict]:
-        rows = [r for r in self.rows if r["strategy"] == spec and r["seed"] == seed]
-        return sorted(rows, key=lambda r: r["round"])
-
-    def checkpoint_path(self, spec: str, seed: int, rnd: int) -> Path:
-        return self.out / "checkpoints" / f"{_safe(spec)}__seed{seed}__round{rnd}.pt"
-
-    def save(self, row: dict, learner: Learner) -> None:
-        """Checkpoint the model, append the row, then drop the run's older checkpoints."""
-        self.rows.append(row)
-        if self.out is None:
-            return
-        if not self.config_path.exists():  # written with the first row, never by a failed start
-            self.out.mkdir(parents=True, exist_ok=True)
-            self.config_path.write_text(json.dumps(self.key, indent=2))
-        spec, seed, rnd = row["strategy"], row["seed"], row["round"]
-        path = self.checkpoint_path(spec, seed, rnd)
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(learner.state_dict(), tmp)
-        tmp.replace(path)
-        self.file.append(row)
-        for old in path.parent.glob(f"{_safe(spec)}__seed{seed}__round*.pt"):
-            if old != path:  # earlier rounds, also one a kill left behind before its delete
-                old.unlink()
-
-
 def initial_indices(config: ExperimentConfig, y_pool: np.ndarray, seed: int) -> np.ndarray:
     """The initial labelled set of a seed: the same for every strategy (a fair comparison)."""
     n = config.initial
@@ -256,7 +202,7 @@ def run_experiment(
     if config.model_name not in MODELS:
         raise unknown_name("model", config.model_name, MODELS)
     dataset = load_dataset(config.dataset)
-    store = _Store(out, config)
+    store = RunStore(out, config.data_key())
     show = progress_enabled(progress)
     for seed in config.seeds:
         splits = build_splits(

@@ -1,5 +1,6 @@
-"""The results file of an experiment: one CSV row per finished round, appended and flushed at
-once, so an interrupted run loses at most the round it was in."""
+"""The results of an experiment: one CSV row per finished round, appended and flushed at once,
+so an interrupted run loses at most the round it was in; and the output folder around it
+(saved config, per-run checkpoints) that lets a re-run resume."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import csv
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from alkit.errors import AlkitError
 
@@ -105,3 +108,59 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     if not path.exists():
         raise AlkitError(f"no results file at {path}; run 'alkit bench --out DIR' first")
     return pd.DataFrame(ResultsFile(path).rows(), columns=list(COLUMNS))
+
+
+def _safe(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
+
+
+class RunStore:
+    """The results file, the saved config and the per-run checkpoints of one output folder.
+
+    ``key`` is the experiment's identity (``ExperimentConfig.data_key()``): a folder holding
+    results of another key is refused. With ``out=None`` rows are kept in memory only.
+    """
+
+    def __init__(self, out: str | os.PathLike | None, key: dict):
+        self.out = Path(out) if out is not None else None
+        self.rows: list[dict] = []
+        if self.out is None:
+            return
+        self.config_path = self.out / "config.json"
+        self.key = key
+        if self.config_path.exists():
+            saved = json.loads(self.config_path.read_text())
+            diff = sorted(k for k in set(saved) | set(self.key) if saved.get(k) != self.key.get(k))
+            if diff:
+                raise AlkitError(
+                    f"{self.out} holds results of a different experiment (differs in {diff}); "
+                    "use another --out folder, or delete this one to start over"
+                )
+        self.file = ResultsFile(self.out / "results.csv")
+        self.rows = self.file.rows()
+
+    def previous(self, spec: str, seed: int) -> list[dict]:
+        rows = [r for r in self.rows if r["strategy"] == spec and r["seed"] == seed]
+        return sorted(rows, key=lambda r: r["round"])
+
+    def checkpoint_path(self, spec: str, seed: int, rnd: int) -> Path:
+        return self.out / "checkpoints" / f"{_safe(spec)}__seed{seed}__round{rnd}.pt"
+
+    def save(self, row: dict, learner) -> None:
+        """Checkpoint the model, append the row, then drop the run's older checkpoints."""
+        self.rows.append(row)
+        if self.out is None:
+            return
+        if not self.config_path.exists():  # written with the first row, never by a failed start
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.config_path.write_text(json.dumps(self.key, indent=2))
+        spec, seed, rnd = row["strategy"], row["seed"], row["round"]
+        path = self.checkpoint_path(spec, seed, rnd)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(learner.state_dict(), tmp)
+        tmp.replace(path)
+        self.file.append(row)
+        for old in path.parent.glob(f"{_safe(spec)}__seed{seed}__round*.pt"):
+            if old != path:  # earlier rounds, also one a kill left behind before its delete
+                old.unlink()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("ALKIT_PROGRESS", "0")
 
-from alkit.viz import embedding, widgets  # noqa: E402
+from alkit.viz import embedding, frames, widgets  # noqa: E402
 
 ROUNDS = 5
 REPEATS = 10
@@ -58,7 +58,7 @@ def main() -> None:
     def naive(method):
         embedding._CACHE.clear()
         embedding.project_2d(X, method=method)
-        widgets.explorer_frame(run, 1)
+        frames.explorer_frame(run, 1)
 
     rows.append(
         (

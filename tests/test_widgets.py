@@ -6,24 +6,24 @@ import numpy as np
 import pytest
 
 from alkit.errors import AlkitError
-from alkit.viz import widgets
+from alkit.viz import frames, widgets
 
 RUN_OPTIONS = {"batch_size": 10, "rounds": 3, "initial": 20, "projection": "pca", "epochs": 10}
 
 
 @pytest.fixture(scope="module")
 def entropy_run():
-    return widgets.record_run("digits", "entropy", **RUN_OPTIONS)
+    return frames.record_run("digits", "entropy", **RUN_OPTIONS)
 
 
 @pytest.fixture(scope="module")
 def random_run():
-    return widgets.record_run("digits", "random", **RUN_OPTIONS)
+    return frames.record_run("digits", "random", **RUN_OPTIONS)
 
 
 def test_map_layers_split_the_pool():
     xy = np.arange(20, dtype=float).reshape(10, 2)
-    layers = widgets.map_layers(xy, labeled_idx=[0, 3], picked_idx=[7, 1])
+    layers = frames.map_layers(xy, labeled_idx=[0, 3], picked_idx=[7, 1])
     np.testing.assert_array_equal(layers["picked"], xy[[7, 1]])
     np.testing.assert_array_equal(layers["labeled"], xy[[0, 3]])
     np.testing.assert_array_equal(layers["unlabeled"], xy[[2, 4, 5, 6, 8, 9]])
@@ -32,7 +32,7 @@ def test_map_layers_split_the_pool():
 @pytest.mark.parametrize("rnd", [1, 3])
 def test_explorer_frame_highlights_the_picks_and_counts_the_scores(entropy_run, rnd):
     rec = entropy_run.rounds[rnd - 1]
-    frame = widgets.explorer_frame(entropy_run, rnd, bins=12)
+    frame = frames.explorer_frame(entropy_run, rnd, bins=12)
     layers = frame["map"]
     np.testing.assert_array_equal(layers["picked_idx"], rec.picked)
     np.testing.assert_array_equal(layers["picked"], entropy_run.xy_N_2[rec.picked])
@@ -68,7 +68,7 @@ def test_explorer_widget_draws_the_frame_of_the_slider_value(entropy_run, monkey
     )
     for rnd in (2, 3):
         explorer.round.value = rnd
-        frame = widgets.explorer_frame(entropy_run, rnd)
+        frame = frames.explorer_frame(entropy_run, rnd)
         picked_trace = explorer.figure.data[2]
         np.testing.assert_allclose(picked_trace.x, frame["map"]["picked"][:, 0])
         np.testing.assert_allclose(picked_trace.y, frame["map"]["picked"][:, 1])
@@ -87,7 +87,7 @@ def test_compare_frame_matches_the_loop_class_counts(entropy_run, random_run):
         entropy_run.rounds[0].labeled_before, random_run.rounds[0].labeled_before
     )
     for rnd in (1, 3):
-        frame = widgets.compare_frame(random_run, entropy_run, rnd)
+        frame = frames.compare_frame(random_run, entropy_run, rnd)
         for key, run in (("a", random_run), ("b", entropy_run)):
             row = run.rows[run.rows["round"] == rnd].iloc[0]
             np.testing.assert_array_equal(frame[key]["class_counts"], row["class_counts"])
@@ -101,7 +101,7 @@ def test_compare_widget_shows_both_runs(entropy_run, random_run, monkeypatch):
     monkeypatch.setattr(widgets, "record_run", lambda dataset, strategy, **kw: runs[strategy])
     compare = widgets.CompareStrategies("random", "entropy", rounds=3)
     compare.round.value = 2
-    frame = widgets.compare_frame(random_run, entropy_run, 2)
+    frame = frames.compare_frame(random_run, entropy_run, 2)
     np.testing.assert_array_equal(compare.figure.data[6].y, frame["a"]["class_counts"])
     np.testing.assert_array_equal(compare.figure.data[7].y, frame["b"]["class_counts"])
     np.testing.assert_allclose(compare.figure.data[5].x, frame["b"]["map"]["picked"][:, 0])
@@ -110,9 +110,9 @@ def test_compare_widget_shows_both_runs(entropy_run, random_run, monkeypatch):
 
 def test_bad_rounds_and_rows_are_rejected(entropy_run, random_run):
     with pytest.raises(AlkitError, match="between 1 and 3"):
-        widgets.explorer_frame(entropy_run, 0)
+        frames.explorer_frame(entropy_run, 0)
     with pytest.raises(AlkitError, match="no row for strategy 'margin'"):
-        widgets.player_frame(entropy_run.rows, "margin", 0, 1)
+        frames.player_frame(entropy_run.rows, "margin", 0, 1)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_run_player_reproduces_the_results_file(results_dir):
 
 def test_run_player_shows_the_picked_images(results_dir):
     out, df = results_dir
-    X, y, names = widgets.pool_of_run(out, seed=1)
+    X, y, names = frames.pool_of_run(out, seed=1)
     row = df[(df["strategy"] == "margin") & (df["seed"] == 1) & (df["round"] == 2)].iloc[0]
     # the rebuilt pool is the loop's pool: the labelled classes match the recorded counts
     labeled = np.concatenate(
@@ -171,6 +171,6 @@ def test_run_player_shows_the_picked_images(results_dir):
     player.strategy.value, player.seed.value, player.round.value = "margin", 1, 2
     images = [o for o in player.images.outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1
-    fig = widgets.plot_picked_images(X[row["selected"]], y[row["selected"]], names)
+    fig = frames.plot_picked_images(X[row["selected"]], y[row["selected"]], names)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == [names[c] for c in y[row["selected"]]]
