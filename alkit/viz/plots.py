@@ -19,7 +19,14 @@ def plot_confusion(confusion_C_C, class_names=None, ax=None, normalize: bool = T
         _, ax = plt.subplots(figsize=(4.8, 4.2))
     im = ax.imshow(cm, cmap="viridis", vmin=0, vmax=1 if normalize else None)
     names = class_names or [str(i) for i in range(len(cm))]
-    ax.set_xticks(range(len(cm)), names, rotation=90 if len(cm) > 10 else 0, fontsize=7)
+    long_names = len(cm) > 10 or max(len(str(n)) for n in names) > 3
+    ax.set_xticks(
+        range(len(cm)),
+        names,
+        rotation=45 if long_names else 0,
+        ha="right" if long_names else "center",
+        fontsize=7,
+    )
     ax.set_yticks(range(len(cm)), names, fontsize=7)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
