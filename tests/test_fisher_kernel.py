@@ -164,6 +164,8 @@ def test_mc_trace_is_the_trace_of_the_cross_covariance():
     for d in range(3):
         cross = np.cov(np.concatenate([z, g[:, d]], 1), rowvar=False)[:4, 4:]
         np.testing.assert_allclose(got[d], np.trace(cross), rtol=1e-10)
+    raw = mc_trace_score(torch.as_tensor(z), torch.as_tensor(g), centred=False).numpy()
+    np.testing.assert_allclose(raw, [(z * g[:, d]).sum() for d in range(3)], rtol=1e-10)
 
 
 def test_perturb_without_rotation_or_noise_copies_the_image(lenet_and_images):

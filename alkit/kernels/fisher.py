@@ -304,12 +304,18 @@ def merge_rank_by_rank(indices_P_K: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
-def mc_trace_score(z_K_L: torch.Tensor, g_K_D_L: torch.Tensor) -> torch.Tensor:
+def mc_trace_score(
+    z_K_L: torch.Tensor, g_K_D_L: torch.Tensor, centred: bool = True
+) -> torch.Tensor:
     """``S(d) = tr(C_zg(d))`` over ``K`` perturbations, one value per class ``d``: ``D``.
 
     ``C_zg(d)`` is the cross-covariance between the descriptors ``z_k`` (``K × L``) and the
     class-d Fisher scores ``g_k(d)`` (``K × D × L``), centred over the K samples (§4.3).
+    ``centred=False`` is the authors' code (REFERENCES.md): the raw sum ``Σ_k,l g_{k,d,l} z_{k,l}``
+    without centring or normalisation.
     """
+    if not centred:
+        return torch.einsum("kl,kdl->d", z_K_L, g_K_D_L)
     zc = z_K_L - z_K_L.mean(0, keepdim=True)
     gc = g_K_D_L - g_K_D_L.mean(0, keepdim=True)
     return torch.einsum("kl,kdl->d", zc, gc) / max(len(z_K_L) - 1, 1)
@@ -371,13 +377,15 @@ def mc_pseudo_labels(
     noise_std: float = 0.05,
     seed: int = 0,
     ridge: float = 1e-6,
+    centred: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Monte-Carlo pseudo-labels ``argmax_d S(d)`` (§4.3) for images ``X`` (``N × C × H × W``).
 
     Each image gets ``k`` perturbed copies (one forward pass each) and, per class ``d``, the
     Fisher scores ``g_k(d) = φ(∂L(1_d, ŷ_k)/∂tap)`` (``D`` backward passes over the copies;
     Table 1: ``K·D`` passes per sample). ``metric="mc_trace"`` scores ``tr(C_zg(d))``,
-    ``"mc_mi"`` the Gaussian ``I(z; g(d))``.
+    ``"mc_mi"`` the Gaussian ``I(z; g(d))``. ``centred=False`` gives the authors' uncentred
+    trace (see :func:`mc_trace_score`).
 
     Returns ``labels_N``, ``scores_N_D`` and the number of backward passes (per sample).
     """
@@ -412,7 +420,8 @@ def mc_pseudo_labels(
             z_B_K_L = z.detach().view(b, k, -1)
             if metric == "mc_trace":
                 scores += [
-                    mc_trace_score(z_B_K_L[i], g_B_D_K_L[i].transpose(0, 1)) for i in range(b)
+                    mc_trace_score(z_B_K_L[i], g_B_D_K_L[i].transpose(0, 1), centred)
+                    for i in range(b)
                 ]
             else:
                 zd = z_B_K_L.unsqueeze(1).expand(-1, n_classes, -1, -1)

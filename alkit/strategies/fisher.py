@@ -118,6 +118,7 @@ class _FisherStrategy(Strategy):
         batch_size: int = 256,
         mc_degrees: float = 5.0,
         mc_noise: float = 0.05,
+        mc_centred: bool = True,
     ):
         if estimator is True:  # get_strategy("pfk:estimator=true") parses "true" as a bool
             estimator = "true"
@@ -138,6 +139,7 @@ class _FisherStrategy(Strategy):
         self.batch_size = batch_size
         self.mc_degrees = mc_degrees
         self.mc_noise = mc_noise
+        self.mc_centred = bool(mc_centred)
 
     def resolve_taps(self, model, x_1) -> tuple[str, ...]:
         if self.taps is not None:
@@ -166,6 +168,7 @@ class _FisherStrategy(Strategy):
             max_degrees=self.mc_degrees,
             noise_std=self.mc_noise,
             seed=int(ctx.rng.integers(2**31)),
+            centred=self.mc_centred,
         )
         n = len(scored)
         return labels, {"forward": self.n_mc * n, "backward": backward_per * n}
@@ -243,7 +246,8 @@ class PFK(_FisherStrategy):
     Options: ``kernel`` (``"rzg"`` = R_z ∘ R_g, the paper; ``"sum"`` = R_z + R_g, the authors'
     code; ``"rz"`` = PCC), ``estimator`` S (``"phat"`` p̂(y, z) from the nearest validation
     sample, ``"yhat"`` the model's argmax, ``"mc_trace"`` / ``"mc_mi"`` Monte-Carlo over
-    ``n_mc`` perturbations, ``"true"`` the hidden labels — an ablation that peeks at the oracle),
+    ``n_mc`` perturbations (``mc_centred=False``: the authors' uncentred trace), ``"true"`` the
+    hidden labels — an ablation that peeks at the oracle),
     ``taps`` (comma-separated) or ``length`` L, ``top_k`` matches per centre (32),
     ``max_candidates`` to score a random pool subset, ``block_size`` pool columns per block.
     """
