@@ -95,13 +95,13 @@ def test_alignment_needs_unlabelled_data_and_options_are_checked():
         GMMTrainOptions.from_dict({"subsett": 3})
 
 
-def test_loop_passes_the_unlabelled_pool_to_the_alignment_stage(tmp_path):
-    seen = []
-    cfg = ExperimentConfig(
+def _aligned_config(rounds: int) -> ExperimentConfig:
+    """A tiny digits run of gmm_hybrid whose training includes the alignment stage."""
+    return ExperimentConfig(
         dataset="digits",
         initial=30,
         query=10,
-        rounds=1,
+        rounds=rounds,
         seeds=(0,),
         strategies=("gmm_hybrid:candidate_factor=3",),
         train=TrainConfig(
@@ -112,6 +112,11 @@ def test_loop_passes_the_unlabelled_pool_to_the_alignment_stage(tmp_path):
         ),
         device="cpu",
     )
+
+
+def test_loop_passes_the_unlabelled_pool_to_the_alignment_stage(tmp_path):
+    seen = []
+    cfg = _aligned_config(rounds=1)
     df = run_experiment(cfg, out=tmp_path, progress=False, on_round=seen.append)
     assert list(df["n_labeled"]) == [30, 40]
     state = seen[-1].learner.gmm_state
@@ -121,21 +126,7 @@ def test_loop_passes_the_unlabelled_pool_to_the_alignment_stage(tmp_path):
 
 def test_an_interrupted_aligned_run_resumes_with_its_critic(tmp_path):
     """The critic and ψ travel in the checkpoint: gmm_hybrid (which needs I_Dis) resumes."""
-    cfg = ExperimentConfig(
-        dataset="digits",
-        initial=30,
-        query=10,
-        rounds=2,
-        seeds=(0,),
-        strategies=("gmm_hybrid:candidate_factor=3",),
-        train=TrainConfig(
-            epochs=2,
-            min_steps=10,
-            gmm_align_steps=4,
-            gmm_options={"refresh_every": 2, "batch_size": 16, "em_iters": 3},
-        ),
-        device="cpu",
-    )
+    cfg = _aligned_config(rounds=2)
 
     def interrupt(state):
         if state.round == 1:
