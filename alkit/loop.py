@@ -253,20 +253,26 @@ def _pretrained_state(config: ExperimentConfig, splits: DataSplits, seed: int, s
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _context(config, pool, learner, splits, seed: int, rnd: int) -> QueryContext:
+    """The query context of round ``rnd``: its own seeded generator, the validation set when the
+    experiment has one, and a trainer for deep-ensemble members."""
+    return QueryContext(
+        pool,
+        learner,
+        rng=np.random.default_rng([seed, rnd]),
+        X_val=splits.X_val if len(splits.y_val) else None,
+        y_val=splits.y_val if len(splits.y_val) else None,
+        round=rnd,
+        train_fn=functools.partial(train_member, config, splits, pool, seed, rnd),
+    )
+
+
 def _initial_query(config, strategy, pool, learner, splits, seed) -> Query | None:
     """Round 0: the strategy's own cold-start pick when asked for and supported, else None."""
     if not (config.cold_start and getattr(strategy, "cold_start", False)):
         pool.label(initial_indices(config, splits.y_pool, seed))
         return None
-    ctx = QueryContext(
-        pool,
-        learner,
-        rng=np.random.default_rng([seed, 0]),
-        X_val=splits.X_val if len(splits.y_val) else None,
-        y_val=splits.y_val if len(splits.y_val) else None,
-        round=0,
-    )
-    query = strategy.query(ctx, config.initial)
+    query = strategy.query(_context(config, pool, learner, splits, seed, 0), config.initial)
     pool.label(query.indices)
     return query
 
@@ -282,17 +288,13 @@ def _run_one(
     if pretrained is not None:
         model.load_state_dict(pretrained)
     learner = Learner(model, config.train, device=config.device, seed=seed, progress=False)
-    initial_query, initial_s = None, 0.0
-    if previous and config.cold_start:
-        pool.label(previous[0]["selected"])
-    elif not previous:
+    initial_query, initial_s, start = None, 0.0, 0
+    if not previous:
         t0 = time.perf_counter()
         initial_query = _initial_query(config, strategy, pool, learner, splits, seed)
         initial_s = time.perf_counter() - t0 if initial_query is not None else 0.0
-    else:
-        pool.label(initial_indices(config, splits.y_pool, seed))
-    if previous:
-        for row in previous[1:]:
+    else:  # every row records its labels; round 0's are the initial set, whoever chose it
+        for row in previous:
             pool.label(row["selected"])
         last = previous[-1]["round"]
         ckpt = store.checkpoint_path(spec, seed, last)
@@ -312,8 +314,6 @@ def _run_one(
                 **_unlabeled_kwargs(config, pool),
             )
         start = last + 1
-    else:
-        start = 0
     bar = tqdm(
         range(start, len(schedule) + 1),
         desc=f"{spec} seed {seed}",
@@ -323,15 +323,7 @@ def _run_one(
     for rnd in bar:
         query, select_s = (initial_query, initial_s) if rnd == 0 else (None, 0.0)
         if rnd > 0:
-            ctx = QueryContext(
-                pool,
-                learner,
-                rng=np.random.default_rng([seed, rnd]),
-                X_val=splits.X_val if len(splits.y_val) else None,
-                y_val=splits.y_val if len(splits.y_val) else None,
-                round=rnd,
-                train_fn=functools.partial(train_member, config, splits, pool, seed, rnd),
-            )
+            ctx = _context(config, pool, learner, splits, seed, rnd)
             t0 = time.perf_counter()
             query = strategy.query(ctx, schedule[rnd - 1])
             select_s = time.perf_counter() - t0
