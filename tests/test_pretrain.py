@@ -79,3 +79,34 @@ def test_cold_start_lets_pfk_choose_round_0_after_rotation_pretraining():
     random_initial = initial_indices(config, states[("random", 0)].splits.y_pool, 0)
     np.testing.assert_array_equal(first.loc["random", "selected"], random_initial)
     assert rows["n_labeled"].max() == 30
+
+
+def test_an_interrupted_cold_start_run_resumes_to_the_same_picks(tmp_path):
+    config = ExperimentConfig(
+        dataset="fashion_mnist",
+        imbalance=100,
+        val_per_class=5,
+        pool_size=600,
+        test_size=100,
+        pretrain="rotation",
+        pretrain_epochs=1,
+        cold_start=True,
+        initial=20,
+        query=10,
+        rounds=2,
+        seeds=(0,),
+        strategies=("pcc",),
+        train=TrainConfig(epochs=1, min_steps=10),
+        device="cpu",
+    )
+
+    def interrupt(state):
+        if state.round == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, out=tmp_path / "cut", progress=False, on_round=interrupt)
+    resumed = run_experiment(config, out=tmp_path / "cut", progress=False)
+    full = run_experiment(config, out=tmp_path / "full", progress=False)
+    assert resumed["selected"].tolist() == full["selected"].tolist()
+    np.testing.assert_allclose(resumed["accuracy"], full["accuracy"])
