@@ -49,8 +49,9 @@ def test_new_loop_options_default_off_and_are_validated():
 
 
 @requires_fashion
-def test_cold_start_lets_pfk_choose_round_0_after_rotation_pretraining():
-    config = ExperimentConfig(
+def _cold_start_config(strategies, rounds: int) -> ExperimentConfig:
+    """A tiny rotation-pretrained, cold-started run on 100×-imbalanced Fashion-MNIST."""
+    return ExperimentConfig(
         dataset="fashion_mnist",
         imbalance=100,
         val_per_class=5,
@@ -61,12 +62,16 @@ def test_cold_start_lets_pfk_choose_round_0_after_rotation_pretraining():
         cold_start=True,
         initial=20,
         query=10,
-        rounds=1,
+        rounds=rounds,
         seeds=(0,),
-        strategies=("pfk", "random"),
+        strategies=tuple(strategies),
         train=TrainConfig(epochs=1, min_steps=10),
         device="cpu",
     )
+
+
+def test_cold_start_lets_pfk_choose_round_0_after_rotation_pretraining():
+    config = _cold_start_config(("pfk", "random"), rounds=1)
     states = {}
     rows = run_experiment(config, progress=False, on_round=lambda s: states.setdefault(
         (s.strategy, s.round), s))  # fmt: skip
@@ -82,23 +87,7 @@ def test_cold_start_lets_pfk_choose_round_0_after_rotation_pretraining():
 
 
 def test_an_interrupted_cold_start_run_resumes_to_the_same_picks(tmp_path):
-    config = ExperimentConfig(
-        dataset="fashion_mnist",
-        imbalance=100,
-        val_per_class=5,
-        pool_size=600,
-        test_size=100,
-        pretrain="rotation",
-        pretrain_epochs=1,
-        cold_start=True,
-        initial=20,
-        query=10,
-        rounds=2,
-        seeds=(0,),
-        strategies=("pcc",),
-        train=TrainConfig(epochs=1, min_steps=10),
-        device="cpu",
-    )
+    config = _cold_start_config(("pcc",), rounds=2)
 
     def interrupt(state):
         if state.round == 1:
