@@ -8,11 +8,13 @@ from alkit.errors import unknown_name
 from alkit.models.base import TappedModel
 from alkit.models.lenet import LeNet
 from alkit.models.mlp import MLP
+from alkit.models.mlp_bn import MLPBN
 from alkit.models.resnet import ResNet
 
 MODELS: dict[str, Callable[..., TappedModel]] = {
     "lenet": LeNet,
     "mlp": MLP,
+    "mlp_bn": MLPBN,
     "resnet10": lambda input_shape, n_classes, **kw: ResNet(
         input_shape, n_classes, (1, 1, 1, 1), **kw
     ),
@@ -44,4 +46,4 @@ def build_model(name: str, input_shape, n_classes: int, **options) -> TappedMode
     return MODELS[name](input_shape=tuple(input_shape), n_classes=n_classes, **options)
 
 
-__all__ = ["LeNet", "MLP", "MODELS", "ResNet", "TappedModel", "build_model", "model_names"]
+__all__ = ["LeNet", "MLP", "MLPBN", "MODELS", "ResNet", "TappedModel", "build_model", "model_names"]
