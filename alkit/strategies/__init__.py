@@ -14,9 +14,11 @@ from alkit.strategies import (  # noqa: F401  (registration)
 from alkit.strategies.base import (
     Query,
     QueryContext,
+    Setup,
     Strategy,
     get_strategy,
     register,
+    split_strategy_specs,
     strategy_class,
     strategy_names,
     top_n,
@@ -25,9 +27,11 @@ from alkit.strategies.base import (
 __all__ = [
     "Query",
     "QueryContext",
+    "Setup",
     "Strategy",
     "get_strategy",
     "register",
+    "split_strategy_specs",
     "strategy_class",
     "strategy_names",
     "top_n",
