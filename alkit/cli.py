@@ -193,7 +193,7 @@ def load_config_file(path: str | os.PathLike) -> dict:
             fields = tomllib.loads(path.read_text())
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AlkitError(
-            f"--config {path} is not valid {path.suffix[1:] or 'TOML'}: {exc}"
+            f"--config {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
         ) from None
     if not isinstance(fields, dict):
         raise AlkitError(f"--config {path} must hold a table of fields")

@@ -230,20 +230,12 @@ class ExperimentConfig:
         return cls(**fields)
 
     def data_key(self) -> dict:
-        """The fields that must match for results to be resumed or combined."""
+        """The fields that must match for results to be resumed or combined: all but
+        :data:`RECORDED_FIELDS`, with the model's name resolved."""
         d = self.to_dict()
         for k in RECORDED_FIELDS:
             d.pop(k)
         d["model"] = self.model_name
-        defaults = (
-            ("pretrain", None),
-            ("pretrain_epochs", 8),
-            ("cold_start", False),
-            ("imbalance_per_class", False),
-        )
-        for k, default in defaults:
-            if d[k] == default:  # keeps the key of results written before these options
-                d.pop(k)
         return d
 
 

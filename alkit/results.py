@@ -302,9 +302,9 @@ class RunStore:
         self._lock = FolderLock(self.out)
         self._lock.acquire()
         try:
-            check_run_folder(
-                self.out, self.key, self.recorded
-            )  # again under the lock: it may have changed
+            check_run_folder(self.out, self.key, self.recorded)  # again, under the lock
+            for stale in [*self.out.glob(".*.tmp"), *self.out.glob("checkpoints/.*.tmp")]:
+                stale.unlink(missing_ok=True)  # left by a writer killed before its rename
             self.file = ResultsFile(self.out / RESULTS_NAME)
             self.rows = self.file.rows()
             self._write_config()

@@ -15,7 +15,7 @@ import pytest
 
 from alkit.errors import AlkitError
 from alkit.loop import ExperimentConfig, parse_schedule, run_experiment
-from alkit.results import ResultsFile, read_results
+from alkit.results import read_results
 from alkit.train import TrainConfig
 
 SMALL = dict(
@@ -61,17 +61,6 @@ def test_other_experiment_in_same_folder_is_refused(tmp_path):
     with pytest.raises(AlkitError, match=r"different experiment \(differs in \['initial'\]\)"):
         run_experiment(ExperimentConfig(**{**SMALL, "initial": 30}), out=tmp_path, progress=False)
     assert (tmp_path / "results.csv").read_text() == before
-
-
-def test_partial_last_line_is_ignored_and_repaired(tmp_path):
-    run_experiment(ExperimentConfig(**{**SMALL, "seeds": (0,)}), out=tmp_path, progress=False)
-    path = tmp_path / "results.csv"
-    complete = path.read_text()
-    path.write_text(complete + "digits,random,0,9,12")  # a write killed half-way
-    assert len(ResultsFile(path).rows()) == 8
-    rows = ResultsFile(path)
-    rows.append(rows.rows()[-1])
-    assert path.read_text().startswith(complete) and len(rows.rows()) == 9
 
 
 def test_bad_schedules():
