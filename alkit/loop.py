@@ -309,7 +309,7 @@ def train_member(config: ExperimentConfig, splits: DataSplits, pool: Pool, seed,
             config.model_name, splits.X_pool.shape[1:], splits.n_classes, **config.model_options
         )
     learner = Learner(model, config.train, device=config.device, seed=member_seed, progress=False)
-    return learner.fit(pool.X[pool.labeled_idx], pool.labeled_y, seed=member_seed)
+    return learner.fit(*pool.training_set(), seed=member_seed)
 
 
 @dataclass
@@ -493,6 +493,20 @@ def _initial_query(config, strategy, pool, learner, splits, seed) -> Query | Non
     return query
 
 
+def _fit(learner: Learner, pool: Pool, config: ExperimentConfig, seed: int, rnd: int) -> None:
+    """Fit round ``rnd``'s model on the labelled set and any synthetic examples."""
+    learner.fit(*pool.training_set(), seed=_fit_seed(seed, rnd), **_unlabeled_kwargs(config, pool))
+
+
+def _mean_entropy(ctx: QueryContext, picks: np.ndarray) -> float:
+    """The mean predictive entropy (nats) of ``picks`` under the model that chose them (ASAL's
+    Fig. 3b measure, recorded for every strategy); NaN when the round had no model."""
+    if ctx.learner is None:
+        return float("nan")
+    probs = np.clip(ctx.predict_proba(picks).astype(np.float64), 1e-12, 1.0)
+    return float(-(probs * np.log(probs)).sum(1).mean())
+
+
 def _run_one(
     config, spec, strategy: Strategy, seed, splits, schedule, store, show, on_round, pretrained
 ):
@@ -514,6 +528,9 @@ def _run_one(
         for row in previous:
             pool.label(row["selected"])
         last = previous[-1]["round"]
+        X_S, source_S = store.load_synthetic(spec, seed, last)
+        if len(source_S):
+            pool.add_synthetic(X_S, source_S)
         ckpt = store.checkpoint_path(spec, seed, last)
         if ckpt.exists():
             # our own checkpoint; it pickles the GMM critic, so it is not weights-only
@@ -524,12 +541,7 @@ def _run_one(
                 f"cannot resume {spec} seed {seed} with warm start: checkpoint {ckpt} is missing"
             )
         else:
-            learner.fit(
-                pool.X[pool.labeled_idx],
-                pool.labeled_y,
-                seed=_fit_seed(seed, last),
-                **_unlabeled_kwargs(config, pool),
-            )
+            _fit(learner, pool, config, seed, last)
         start = last + 1
     bar = tqdm(
         range(start, len(schedule) + 1),
@@ -539,19 +551,19 @@ def _run_one(
     )
     for rnd in bar:
         query, select_s = (initial_query, initial_s) if rnd == 0 else (None, 0.0)
+        pick_entropy = float("nan")
         if rnd > 0:
             ctx = _context(config, pool, learner, splits, seed, rnd)
             t0 = time.perf_counter()
             query = strategy.query(ctx, schedule[rnd - 1])
             select_s = time.perf_counter() - t0
+            pick_entropy = _mean_entropy(ctx, query.indices)
             pool.label(query.indices)
+            if "synthetic_X" in query.info:  # DFAL's adversarial copies (DESIGN.md)
+                pool.add_synthetic(query.info["synthetic_X"], query.info["synthetic_source"])
+                store.save_synthetic(spec, seed, rnd, pool)
         t0 = time.perf_counter()
-        learner.fit(
-            pool.X[pool.labeled_idx],
-            pool.labeled_y,
-            seed=_fit_seed(seed, rnd),
-            **_unlabeled_kwargs(config, pool),
-        )
+        _fit(learner, pool, config, seed, rnd)
         train_s = time.perf_counter() - t0
         y_pred = learner.predict(splits.X_test)
         n_classes = splits.n_classes
@@ -562,6 +574,7 @@ def _run_one(
             "round": rnd,
             "n_labeled": int(pool.labeled_mask.sum()),
             "n_queried": 0 if query is None or rnd == 0 else len(query.indices),
+            "n_train": int(pool.labeled_mask.sum()) + pool.n_synthetic,
             "accuracy": metrics.accuracy(splits.y_test, y_pred),
             "per_class_accuracy": metrics.per_class_accuracy(
                 splits.y_test, y_pred, n_classes
@@ -571,6 +584,7 @@ def _run_one(
             "select_seconds": round(select_s, 4),
             "train_seconds": round(train_s, 4),
             "selected": (pool.labeled_idx if rnd == 0 or query is None else query.indices).tolist(),
+            "pick_entropy": pick_entropy,
         }
         store.save(row, learner)
         if on_round is not None:

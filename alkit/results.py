@@ -35,6 +35,7 @@ COLUMNS = (
     "round",
     "n_labeled",
     "n_queried",
+    "n_train",
     "accuracy",
     "per_class_accuracy",
     "confusion",
@@ -42,11 +43,13 @@ COLUMNS = (
     "select_seconds",
     "train_seconds",
     "selected",
+    "pick_entropy",
 )
 #: Columns stored as JSON lists in the CSV and decoded by :func:`read_results`.
 JSON_COLUMNS = ("per_class_accuracy", "confusion", "class_counts", "selected")
-_INT_COLUMNS = ("seed", "round", "n_labeled", "n_queried")
-_FLOAT_COLUMNS = ("accuracy", "select_seconds", "train_seconds")
+_INT_COLUMNS = ("seed", "round", "n_labeled", "n_queried", "n_train")
+_FLOAT_COLUMNS = ("accuracy", "select_seconds", "train_seconds", "pick_entropy")
+_NAN_ALLOWED = ("accuracy", "pick_entropy")
 CONFIG_NAME = "config.json"
 RESULTS_NAME = "results.csv"
 LOCK_NAME = ".lock"
@@ -90,7 +93,7 @@ def _decode_row(raw: dict, where: str) -> dict:
                 row[k] = int(text)
             elif k in _FLOAT_COLUMNS:
                 row[k] = float(text)
-                if k != "accuracy" and not math.isfinite(row[k]):
+                if k not in _NAN_ALLOWED and not math.isfinite(row[k]):
                     raise ValueError
             elif k in JSON_COLUMNS:
                 row[k] = json.loads(text)
@@ -303,7 +306,7 @@ class RunStore:
         self._lock.acquire()
         try:
             check_run_folder(self.out, self.key, self.recorded)  # again, under the lock
-            for stale in [*self.out.glob(".*.tmp"), *self.out.glob("checkpoints/.*.tmp")]:
+            for stale in self.out.glob("**/.*.tmp"):
                 stale.unlink(missing_ok=True)  # left by a writer killed before its rename
             self.file = ResultsFile(self.out / RESULTS_NAME)
             self.rows = self.file.rows()
@@ -334,6 +337,37 @@ class RunStore:
 
     def checkpoint_path(self, spec: str, seed: int, rnd: int) -> Path:
         return self.out / "checkpoints" / f"{_safe(spec)}__seed{seed}__round{rnd}.pt"
+
+    def _synthetic_path(self, spec: str, seed: int) -> Path:
+        return self.out / "synthetic" / f"{_safe(spec)}__seed{seed}.npz"
+
+    def save_synthetic(self, spec: str, seed: int, rnd: int, pool) -> None:
+        """Record the pool's synthetic examples (DFAL's adversarial copies), tagging the new ones
+        with round ``rnd``: they cannot be re-derived without the model that made them. Written
+        before the round's row, so every recorded row finds its examples on disk."""
+        if self.out is None:
+            return
+        path = self._synthetic_path(spec, seed)
+        old_rounds = np.zeros(0, np.int64)
+        if path.exists():
+            with np.load(path) as saved:
+                old_rounds = saved["round"][: pool.n_synthetic]
+        rounds = np.concatenate(
+            [old_rounds, np.full(pool.n_synthetic - len(old_rounds), rnd, np.int64)]
+        )
+        buf = io.BytesIO()
+        np.savez(buf, X=pool.synthetic_X, source=pool.synthetic_source, round=rounds)
+        path.parent.mkdir(exist_ok=True)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load_synthetic(self, spec: str, seed: int, last_round: int):
+        """The synthetic examples made up to round ``last_round``: ``(X_S, source_S)``."""
+        path = None if self.out is None else self._synthetic_path(spec, seed)
+        if path is None or not path.exists():
+            return np.zeros((0,)), np.zeros(0, np.int64)
+        with np.load(path) as saved:
+            keep = saved["round"] <= last_round
+            return saved["X"][keep], saved["source"][keep]
 
     def save(self, row: dict, learner) -> None:
         """Checkpoint the model, append the row, then drop the run's older checkpoints.

@@ -63,7 +63,7 @@ def test_results_without_config_are_refused(finished, tmp_path):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda t: t + "garbage\n", r"line 8 has 1 fields, expected 13"),
+        (lambda t: t + "garbage\n", r"line 8 has 1 fields, expected 15"),
         (lambda t: t.replace(",0.", ",zero.", 1), r"line 2: column 'accuracy' holds 'zero\."),
         (lambda t: t + t.splitlines(True)[-1], r"line 8 repeats strategy 'entropy' seed 0 round 2"),
         (lambda t: t + "digits,random,0,9,12", r"line 8 is incomplete"),
