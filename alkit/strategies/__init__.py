@@ -3,6 +3,7 @@
 from alkit.strategies import (  # noqa: F401  (registration)
     badge,
     bayesian,
+    committee,
     coreset,
     fisher,
     gmm,
