@@ -8,6 +8,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
     coreset,
     fisher,
     gmm,
+    kfac,
     kmeans,
     random,
     typiclust,
