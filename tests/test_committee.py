@@ -119,6 +119,19 @@ def test_eq_3_3_on_a_hand_written_committee():
     np.testing.assert_array_equal(vote_disagreement(probs), [1, 0, 2])
 
 
+def test_a_model_without_hidden_layers_gives_identical_members():
+    torch.manual_seed(0)
+    linear = MLP((64,), 10, hidden=()).eval()
+    assert (
+        hidden_layers(linear) == [] and unit_masks(linear, 3, 0.5, np.random.default_rng(0)) == {}
+    )
+    x = np.random.default_rng(0).random((4, 64), dtype=np.float32)
+    feats = masked_head_inputs(linear, {}, x, n_members=3)
+    assert feats.shape == (3, 4, 64) and torch.equal(feats[0], feats[2])
+    with pytest.raises(AlkitError, match="n_members"):
+        masked_head_inputs(linear, {}, x)
+
+
 def test_fitting_a_member_head_lowers_its_labelled_loss():
     ctx = make_context()
     model = ctx.learner.model

@@ -106,15 +106,22 @@ def masked(model: nn.Module, mask_by_layer: dict[str, torch.Tensor]):
 
 
 @torch.no_grad()
-def masked_head_inputs(model: nn.Module, masks, X, batch_size: int = 1024) -> torch.Tensor:
+def masked_head_inputs(
+    model: nn.Module, masks, X, batch_size: int = 1024, n_members: int | None = None
+) -> torch.Tensor:
     """The input of ``model.head`` for each committee member: ``K × N × D`` float32 (CPU).
 
     ``masks`` comes from :func:`unit_masks`; ``X`` is ``N × ...``. The model runs in eval mode
     (its own dropout layers off); the features are what each partial network feeds its head.
+    ``n_members`` is needed only when ``masks`` is empty (a model without hidden layers, whose
+    members are all the full network).
     """
     device = next(model.parameters()).device
     names = list(masks)
-    n_members = len(next(iter(masks.values()))) if masks else 1
+    if masks:
+        n_members = len(next(iter(masks.values())))
+    elif n_members is None:
+        raise AlkitError("masked_head_inputs needs n_members when the model has no hidden layer")
     captured: list[torch.Tensor] = []
     handle = model.head.register_forward_pre_hook(lambda _m, inp: captured.append(inp[0]))
     was_training = model.training

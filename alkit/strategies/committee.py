@@ -99,7 +99,7 @@ class DropoutQBC(Strategy):
         masks = unit_masks(model, self.n_members, self.p, ctx.rng)
         batch = learner.inference_batch_size
         labeled = ctx.labeled_idx
-        feats_L = masked_head_inputs(model, masks, ctx.pool.X[labeled], batch)
+        feats_L = masked_head_inputs(model, masks, ctx.pool.X[labeled], batch, self.n_members)
         W, b = fit_linear_head(
             feats_L,
             ctx.labeled_y,
@@ -108,7 +108,7 @@ class DropoutQBC(Strategy):
             steps=self.finetune_steps,
             lr=self.finetune_lr,
         )
-        feats_M = masked_head_inputs(model, masks, ctx.pool.X[idx], batch)
+        feats_M = masked_head_inputs(model, masks, ctx.pool.X[idx], batch, self.n_members)
         return committee_probs(feats_M, W, b)
 
     def select(self, ctx: QueryContext, n: int) -> Query:
