@@ -1,11 +1,14 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
 from alkit.strategies import (  # noqa: F401  (registration)
+    adversarial,
     badge,
     bayesian,
+    committee,
     coreset,
     fisher,
     gmm,
+    kfac,
     kmeans,
     random,
     typiclust,
