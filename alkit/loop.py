@@ -529,7 +529,14 @@ def _run_one(
             pool.label(row["selected"])
         last = previous[-1]["round"]
         X_S, source_S = store.load_synthetic(spec, seed, last)
-        if len(source_S):
+        expected = previous[-1]["n_train"] - previous[-1]["n_labeled"]
+        if len(source_S) != expected:
+            raise AlkitError(
+                f"cannot resume {spec} seed {seed}: its rows record {expected} synthetic "
+                f"training examples but {len(source_S)} are on disk (synthetic/); they cannot "
+                "be re-derived without the old model: restore the folder or use another --out"
+            )
+        if expected:
             pool.add_synthetic(X_S, source_S)
         ckpt = store.checkpoint_path(spec, seed, last)
         if ckpt.exists():

@@ -349,9 +349,9 @@ class RunStore:
             return
         path = self._synthetic_path(spec, seed)
         old_rounds = np.zeros(0, np.int64)
-        if path.exists():
+        if path.exists():  # entries of later rounds are from a run killed before its row
             with np.load(path) as saved:
-                old_rounds = saved["round"][: pool.n_synthetic]
+                old_rounds = saved["round"][saved["round"] < rnd]
         rounds = np.concatenate(
             [old_rounds, np.full(pool.n_synthetic - len(old_rounds), rnd, np.int64)]
         )
