@@ -1,11 +1,14 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
 from alkit.strategies import (  # noqa: F401  (registration)
+    adversarial,
     badge,
     bayesian,
+    committee,
     coreset,
     fisher,
     gmm,
+    kfac,
     kmeans,
     random,
     typiclust,
@@ -14,9 +17,11 @@ from alkit.strategies import (  # noqa: F401  (registration)
 from alkit.strategies.base import (
     Query,
     QueryContext,
+    Setup,
     Strategy,
     get_strategy,
     register,
+    split_strategy_specs,
     strategy_class,
     strategy_names,
     top_n,
@@ -25,9 +30,11 @@ from alkit.strategies.base import (
 __all__ = [
     "Query",
     "QueryContext",
+    "Setup",
     "Strategy",
     "get_strategy",
     "register",
+    "split_strategy_specs",
     "strategy_class",
     "strategy_names",
     "top_n",

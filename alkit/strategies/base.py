@@ -156,6 +156,27 @@ def top_n(scores_M: np.ndarray, n: int) -> np.ndarray:
     return np.argsort(-key, kind="stable")[:n]
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What the experiment offers a strategy, known before any training (for :meth:`preflight`).
+
+    ``model``: the experiment's model, built but untrained (or None); ``has_validation``: a
+    labelled validation set exists; ``train``: the :class:`~alkit.train.TrainConfig`;
+    ``cold_start``/``pretrain``: the experiment's options; ``device``: a ``torch.device``;
+    ``artifacts``: names of the artifacts the experiment builds; ``features``: the frozen-feature
+    artifact the experiment runs on, or None.
+    """
+
+    model: Any
+    has_validation: bool
+    train: Any
+    cold_start: bool
+    pretrain: str | None
+    device: Any
+    artifacts: frozenset = frozenset()
+    features: str | None = None
+
+
 class Strategy(ABC):
     """Base class of every strategy.
 
@@ -168,6 +189,10 @@ class Strategy(ABC):
     paper: ClassVar[str] = ""
     #: False when the picks depend on ``ctx.rng`` (so another seed gives another batch).
     deterministic: ClassVar[bool] = True
+
+    def preflight(self, setup: Setup) -> None:  # noqa: B027  (extended by strategies)
+        """Raise :class:`AlkitError` when the experiment ``setup`` cannot serve this strategy,
+        before any model trains."""
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         """Choose ``n`` unlabelled pool indices; see :class:`Query`."""
@@ -227,6 +252,60 @@ def _parse_value(text: str):
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
+def parse_option_value(text: str):
+    """An option value written on the command line: ``[a,b]`` is a list, then int, float,
+    ``true``/``false``/``none``, else the text itself."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1].strip()
+        return [_parse_value(v.strip()) for v in inner.split(",")] if inner else []
+    return _parse_value(text)
+
+
+def split_strategy_specs(text: str) -> list[str]:
+    """Split a command-line list of strategy specs on the commas outside brackets:
+    ``"random,pfk:taps=[x1,x2],entropy"`` → ``["random", "pfk:taps=[x1,x2]", "entropy"]``."""
+    specs, depth, current = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise AlkitError(f"unbalanced ']' in strategy specs {text!r}")
+        if ch == "," and depth == 0:
+            specs.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    if depth:
+        raise AlkitError(f"unbalanced '[' in strategy specs {text!r}")
+    specs.append("".join(current).strip())
+    if any(not s for s in specs):
+        raise AlkitError(f"empty strategy spec in {text!r}: give NAME[:OPTION=VALUE…] per entry")
+    return specs
+
+
+def _spec_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_spec_value(v) for v in value) + "]"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def spec_from_table(table: dict) -> str:
+    """A TOML/JSON strategy table ``{"name": "pfk", "taps": ["x1", "x2"], "top_k": 16}`` as the
+    spec string ``"pfk:taps=[x1,x2]:top_k=16"`` that :func:`get_strategy` reads."""
+    table = dict(table)
+    name = table.pop("name", None)
+    if not isinstance(name, str) or not name:
+        raise AlkitError(f"a strategy table needs a 'name' entry, got {table!r}")
+    return ":".join([name, *(f"{k}={_spec_value(v)}" for k, v in table.items())])
+
+
 def get_strategy(spec: str, **options) -> Strategy:
     """Build a strategy from ``"name"`` or ``"name:key=value:key=value"`` plus keyword options.
 
@@ -238,7 +317,7 @@ def get_strategy(spec: str, **options) -> Strategy:
         key, sep, value = pair.partition("=")
         if not sep:
             raise AlkitError(f"strategy option {pair!r} in {spec!r} must look like key=value")
-        options[key.strip()] = _parse_value(value.strip())
+        options[key.strip()] = parse_option_value(value)
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     bad = sorted(set(options) - set(allowed))
     if bad:
