@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("ALKIT_PROGRESS", "0")
+# artifacts built by tests go to a fresh folder, never the user's ~/.cache/alkit
+os.environ.setdefault("ALKIT_CACHE", tempfile.mkdtemp(prefix="alkit-test-cache-"))
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 

@@ -107,6 +107,15 @@ class ArtifactSpec:
     kind: str
     description: str
     encoder: Callable[[dict, tuple, dict], nn.Module] | None = None
+    image_inputs: bool = False
+
+    def check_input_shape(self, input_shape) -> None:
+        """Refuse inputs the builder cannot take (image builders need ``C × H × W``)."""
+        if self.image_inputs and len(tuple(input_shape)) != 3:
+            raise AlkitError(
+                f"artifact {self.name!r} needs images C×H×W, but the inputs have shape "
+                f"{tuple(input_shape)}; use a feature artifact such as 'pca' instead"
+            )
 
     def resolve(self, options: dict | None) -> dict:
         """All options with defaults filled in, each checked (unknown names are refused)."""
@@ -133,10 +142,12 @@ def register_artifact(
     kind: str,
     description: str,
     encoder: Callable[[dict, tuple, dict], nn.Module] | None = None,
+    image_inputs: bool = False,
 ):
     """Decorator: register ``fn(X_pool, options, *, seed, device, progress) -> Built`` as the
     builder of artifact ``name``. A builder whose signature names a label-like parameter
-    (:data:`LABEL_PARAMETERS`) is refused: artifacts are built from the unlabelled pool only."""
+    (:data:`LABEL_PARAMETERS`) is refused: artifacts are built from the unlabelled pool only.
+    ``image_inputs=True`` declares that the builder needs images ``C × H × W``."""
 
     def wrap(fn):
         if not name or name in _ARTIFACTS:
@@ -150,7 +161,9 @@ def register_artifact(
             )
         for opt_name, opt in options.items():
             opt.check(name, opt_name, opt.default)
-        _ARTIFACTS[name] = ArtifactSpec(name, fn, dict(options), kind, description, encoder)
+        _ARTIFACTS[name] = ArtifactSpec(
+            name, fn, dict(options), kind, description, encoder, image_inputs
+        )
         return fn
 
     return wrap

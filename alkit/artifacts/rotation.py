@@ -147,6 +147,7 @@ def _rotation_encoder(options: dict, input_shape, state: dict) -> nn.Module:
     kind="self-supervised weights (rotation prediction)",
     description="Gidaris et al. 2018 rotation pretraining of every layer but the last (seed 000)",
     encoder=_rotation_encoder,
+    image_inputs=True,
 )
 def build_rotation(X_pool, options, *, seed, device, progress):
     """Pretrain the experiment's model by rotation prediction on ``X_pool`` (``N × C × H × W``);

@@ -71,6 +71,7 @@ def _build(method: str, X_pool, options, seed, device, progress) -> Built:
     kind="self-supervised features",
     description="SimCLR (Chen et al. 2020): NT-Xent on two augmented views; backbone features",
     encoder=_encoder,
+    image_inputs=True,
 )
 def build_simclr(X_pool, options, *, seed, device, progress):
     """SimCLR on ``X_pool`` (``N × C × H × W``); features ``N × D``, meta ``losses``."""
@@ -93,6 +94,7 @@ _SIMSIAM = {
     kind="self-supervised features",
     description="SimSiam (Chen & He 2021): predictor + stop-gradient; backbone features",
     encoder=_encoder,
+    image_inputs=True,
 )
 def build_simsiam(X_pool, options, *, seed, device, progress):
     """SimSiam on ``X_pool`` (``N × C × H × W``); features ``N × D``, meta ``losses``."""
