@@ -18,6 +18,7 @@ from alkit.errors import AlkitError
 from alkit.kernels import kcenter_greedy
 from alkit.loop import ExperimentConfig, run_experiment
 from alkit.models import MLPBN, build_model
+from alkit.ssl import Augment
 from alkit.strategies import Query, QueryContext, Strategy, get_strategy, register, strategy_names
 from alkit.strategies.base import _REGISTRY, top_n
 from alkit.strategies.typiclust import typiclust_select
@@ -191,3 +192,31 @@ def test_preflight_checks_artifacts_before_any_work(fields, message, tmp_path):
     with pytest.raises(AlkitError, match=message):
         run_experiment(_frozen_config(**fields), out=tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()
+
+
+def test_the_budget_slider_shows_what_each_run_had_labelled(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from alkit.viz.ssl import draw_budget_picks, labelled_by_budget, plot_views
+
+    config = _frozen_config(rounds=2)
+    masks = {}
+    rows = run_experiment(config, progress=False, on_round=lambda s: masks.setdefault(
+        (s.strategy, s.round), (s.pool.labeled_idx.copy(), s.row["accuracy"])))  # fmt: skip
+    for spec in config.strategies:
+        for rnd, budget in enumerate((20, 30, 40)):
+            picked, acc, n = labelled_by_budget(rows, spec, 0, budget + 5)
+            np.testing.assert_array_equal(picked, masks[(spec, rnd)][0])
+            assert n == budget and acc == masks[(spec, rnd)][1]
+    coords = np.random.default_rng(0).normal(size=(len(cached_dataset_pool()), 2))
+    fig = plt.figure()
+    shown = draw_budget_picks(coords, rows, config.strategies, 30, fig=fig)
+    assert len(fig.axes) == 3 and all(len(v) == 30 for v in shown.values())
+    with pytest.raises(AlkitError, match="no round with at most 10 labels"):
+        labelled_by_budget(rows, "random", 0, 10)
+    views = plot_views(cached_splits("digits").X_pool[:2], Augment(), n_views=3, fig=plt.figure())
+    assert len(views.axes) == 2 * 4
+    plt.close("all")

@@ -6,7 +6,7 @@ The artifacts ``simsiam`` and ``simclr`` (:mod:`alkit.artifacts`) train through
 
 from alkit.ssl.augment import Augment
 from alkit.ssl.encoders import BACKBONES, ConvEncoder, Normalized, build_backbone
-from alkit.ssl.quality import feature_quality, knn_predict, linear_probe_predict
+from alkit.ssl.quality import feature_quality, knn_predict, linear_probe_predict, quality_curve
 from alkit.ssl.train import SSLConfig, SSLResult, encode_images, nt_xent, simsiam_loss, train_ssl
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "knn_predict",
     "linear_probe_predict",
     "nt_xent",
+    "quality_curve",
     "simsiam_loss",
     "train_ssl",
 ]

@@ -102,3 +102,35 @@ def feature_quality(
         "linear_probe_accuracy": None if lin_pred is None else float((lin_pred == y_test).mean()),
         "n_test": len(y_test),
     }
+
+
+def quality_curve(
+    name: str,
+    X_pool,
+    X_test,
+    y_test,
+    epochs,
+    *,
+    data_key: dict,
+    seed: int = 0,
+    options: dict | None = None,
+    linear: bool = True,
+    progress: bool | None = None,
+):
+    """Feature quality against training length: artifact ``name`` built (or loaded from the
+    cache) for each number of ``epochs``, its test features checked by :func:`feature_quality`
+    (test-set CV). Returns a DataFrame with ``epochs``, ``knn_accuracy``,
+    ``linear_probe_accuracy``, ``final_loss`` and ``cache_hit``."""
+    import pandas as pd
+
+    from alkit.artifacts import build_artifact, encode
+
+    rows = []
+    for e in epochs:
+        art = build_artifact(name, X_pool, data_key=data_key, seed=seed,
+                             options={**(options or {}), "epochs": int(e)}, progress=progress)  # fmt: skip
+        q = feature_quality(encode(art, X_test), y_test, linear=linear, seed=seed)
+        rows.append({"epochs": int(e), "knn_accuracy": q["knn_accuracy"],
+                     "linear_probe_accuracy": q["linear_probe_accuracy"],
+                     "final_loss": art.meta["losses"][-1], "cache_hit": art.meta["cache_hit"]})  # fmt: skip
+    return pd.DataFrame(rows)
