@@ -12,6 +12,7 @@ from alkit.strategies.base import (
     register,
     top_n,
 )
+from alkit.strategies.options import MAX_CANDIDATES
 
 
 def least_confidence(probs_N_C: np.ndarray) -> np.ndarray:
@@ -33,6 +34,8 @@ def entropy(probs_N_C: np.ndarray) -> np.ndarray:
 
 class _SoftmaxUncertainty(Strategy):
     score_fn = staticmethod(entropy)
+    needs = frozenset({"learner"})
+    option_specs = {"max_candidates": MAX_CANDIDATES}
 
     def __init__(self, max_candidates: int | None = None):
         self.max_candidates = max_candidates
