@@ -249,7 +249,8 @@ class _FisherStrategy(Strategy):
         learner = ctx.require_learner(self.name)
         if ctx.X_val is None or ctx.y_val is None or len(ctx.y_val) == 0:
             raise AlkitError(
-                f"strategy {self.name!r} needs a labelled validation set: set val_per_class > 0"
+                f"strategy {self.name!r} needs a labelled validation set: set --val-per-class N "
+                "(TOML: val_per_class) with N ≥ 1"
             )
         model, device = learner.model, learner.device
         y_val = np.asarray(ctx.y_val, dtype=np.int64)
