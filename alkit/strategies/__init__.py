@@ -14,6 +14,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
 from alkit.strategies.base import (
     Query,
     QueryContext,
+    Setup,
     Strategy,
     get_strategy,
     register,
@@ -21,14 +22,18 @@ from alkit.strategies.base import (
     strategy_names,
     top_n,
 )
+from alkit.strategies.options import Option, split_strategy_specs
 
 __all__ = [
+    "Option",
     "Query",
     "QueryContext",
+    "Setup",
     "Strategy",
     "get_strategy",
     "register",
     "strategy_class",
     "strategy_names",
+    "split_strategy_specs",
     "top_n",
 ]
