@@ -426,7 +426,7 @@ def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) ->
     )
     for spec, strategy in strategies.items():
         strategy.preflight(setup)
-        uses_model = "learner" in getattr(strategy, "needs", {"learner"})
+        uses_model = "learner" in strategy.requirements()
         cold = config.cold_start and getattr(strategy, "cold_start", False)
         if cold and uses_model and not config.pretrain:
             raise AlkitError(

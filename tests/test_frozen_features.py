@@ -86,7 +86,7 @@ def test_input_features_need_no_model_and_can_cold_start(name):
     check_strategy_contract(f"{name}:features=input", make)
     cold = frozen_context(learner=False, labeled=False)
     strategy = get_strategy(f"{name}:features=input")
-    assert strategy.cold_start and strategy.needs == frozenset()
+    assert strategy.cold_start and strategy.requirements() == frozenset()
     query = strategy.query(cold, 20)
     X = cold.pool.X
     if name == "coreset":
@@ -96,8 +96,8 @@ def test_input_features_need_no_model_and_can_cold_start(name):
         picks, _, clusters = typiclust_select(X, [], 20, seed=seed)
         np.testing.assert_array_equal(query.indices, picks)
         assert len(np.unique(clusters[picks])) == 20  # one pick per cluster
-    assert get_strategy(name).needs == frozenset({"learner"})
-    with pytest.raises(AlkitError, match=r"option features must be one of \['embed', 'input'\]"):
+    assert get_strategy(name).requirements() == frozenset({"learner"})
+    with pytest.raises(AlkitError, match=r"option features='pixels' is not allowed; features must be one of embed, input"):
         get_strategy(f"{name}:features=pixels")
 
 

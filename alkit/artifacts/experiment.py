@@ -43,7 +43,8 @@ def strategy_artifacts(strategies) -> list[str]:
     """The artifact names the strategies declare as ``"artifact:<name>"`` in ``needs``."""
     names = []
     for strategy in strategies:
-        for need in sorted(getattr(strategy, "needs", ()) or ()):
+        needs = strategy.requirements() if hasattr(strategy, "requirements") else strategy.needs
+        for need in sorted(needs):
             if need.startswith("artifact:") and need[9:] not in names:
                 names.append(need[9:])
     return names

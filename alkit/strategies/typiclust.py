@@ -19,15 +19,14 @@ import torch
 from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels import kmeans, knn
 from alkit.strategies.base import Query, QueryContext, Strategy, register
+from alkit.strategies.options import Option
 
 FEATURE_SOURCES = ("embed", "input")
 
 
-def check_feature_source(value) -> str:
-    """``features`` must be ``"embed"`` (model embeddings) or ``"input"`` (the pool's inputs)."""
-    if value not in FEATURE_SOURCES:
-        raise AlkitError(f"option features must be one of {list(FEATURE_SOURCES)}, got {value!r}")
-    return value
+def feature_requirements(needs, source: str) -> frozenset[str]:
+    """A strategy's ``needs`` without ``"learner"`` when it reads the inputs, not embeddings."""
+    return frozenset(needs) - {"learner"} if source == "input" else frozenset(needs)
 
 
 def strategy_features(ctx: QueryContext, source: str) -> np.ndarray:
@@ -115,8 +114,19 @@ class TypiClust(Strategy):
     paper = "Hacohen, Dekel & Weinshall, ICML 2022"
     deterministic = False
     #: needs no label: it can choose the initial set (with features="embed", from the model's
-    #: embeddings before any training).
+    #: embeddings before any training)
     cold_start = True
+    needs = frozenset({"learner"})
+    option_specs = {
+        "max_clusters": Option(int, min=1, doc="cap on the number of k-means clusters K"),
+        "min_cluster_size": Option(int, min=0, doc="clusters this small or smaller are skipped"),
+        "k_neighbors": Option(int, min=1, doc="neighbours of the typicality (eq. 4)"),
+        "features": Option(
+            str,
+            choices=FEATURE_SOURCES,
+            doc="cluster the model's embeddings or the (frozen-feature) inputs",
+        ),  # fmt: skip
+    }
 
     def __init__(
         self,
@@ -125,11 +135,14 @@ class TypiClust(Strategy):
         k_neighbors: int = 20,
         features: str = "embed",
     ):
-        self.max_clusters = check_positive_int("max_clusters", max_clusters)
+        self.max_clusters = max_clusters
         self.min_cluster_size = min_cluster_size
-        self.k_neighbors = check_positive_int("k_neighbors", k_neighbors)
-        self.features = check_feature_source(features)
-        self.needs = frozenset({"learner"} if features == "embed" else ())
+        self.k_neighbors = k_neighbors
+        self.features = features
+
+    def requirements(self) -> frozenset[str]:
+        """No model needed when clustering the inputs (``features="input"``)."""
+        return feature_requirements(self.needs, self.features)
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx
