@@ -97,7 +97,10 @@ def test_input_features_need_no_model_and_can_cold_start(name):
         np.testing.assert_array_equal(query.indices, picks)
         assert len(np.unique(clusters[picks])) == 20  # one pick per cluster
     assert get_strategy(name).requirements() == frozenset({"learner"})
-    with pytest.raises(AlkitError, match=r"option features='pixels' is not allowed; features must be one of embed, input"):
+    with pytest.raises(
+        AlkitError,
+        match=r"option features='pixels' is not allowed; features must be one of embed, input",
+    ):
         get_strategy(f"{name}:features=pixels")
 
 
