@@ -225,3 +225,17 @@ def test_pca_features_encode_new_inputs_and_store_quality():
     assert art.path.read_bytes() == payload
     assert list_entries("pca")[0]["quality"] == {"knn_accuracy": 0.9}
     assert isinstance(load_module(art), torch.nn.Module)
+
+
+def test_building_leaves_the_global_generators_as_they_were():
+    import random
+
+    torch.manual_seed(5)
+    random.seed(5)
+    expected = (torch.rand(3), random.random())
+    torch.manual_seed(5)
+    random.seed(5)
+    build_artifact("rotation", digits_pool(64), data_key=KEY, seed=0, cache=False,
+                   options={"model": "mlp", "epochs": 1}, progress=False)  # fmt: skip
+    torch.testing.assert_close(torch.rand(3), expected[0])
+    assert random.random() == expected[1]

@@ -115,8 +115,9 @@ def build_experiment_artifacts(
 def frozen_splits(splits, artifact: Artifact, device="cpu"):
     """``splits`` with pool, validation and test inputs replaced by the artifact's features
     (``N × D`` float32; validation and test encoded by its trained encoder). Labels unchanged."""
-    pool = artifact.features if artifact.features is not None else encode(artifact, splits.X_pool,
-                                                                           device=device)  # fmt: skip
+    pool = artifact.features
+    if pool is None:
+        pool = encode(artifact, splits.X_pool, device=device)
 
     def enc(X):
         if len(X) == 0:

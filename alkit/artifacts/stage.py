@@ -157,10 +157,12 @@ def _build(spec, opts, key, X, seed, device, progress) -> Artifact:
     t0 = time.perf_counter()
     py_state = random.getstate()
     dev = resolve_device(device)
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        built = spec.build(X, dict(opts), seed=seed, device=dev, progress=progress)
-    random.setstate(py_state)
+    try:  # a builder may seed the global generators; the caller's states are restored
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(seed)
+            built = spec.build(X, dict(opts), seed=seed, device=dev, progress=progress)
+    finally:
+        random.setstate(py_state)
     features = None
     if built.features is not None:
         features = np.ascontiguousarray(built.features, dtype=np.float32)
