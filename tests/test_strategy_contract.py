@@ -18,6 +18,10 @@ OVERRIDES: dict[str, dict] = {
     # I_Dis needs the alignment stage's critic; tests/test_gmm_strategies.py runs the full
     # contract with one attached.
     "gmm_hybrid": {"options": {"metrics": "like+ent"}},
+    # M × M look-ahead kernels: a 300-row candidate subset keeps them fast; the cold start
+    # without a learner runs the template in tests/test_ntkcpl.py
+    "ntkcpl": {"options": {"max_candidates": 300}},
+    "lookahead": {"options": {"max_candidates": 300}},
 }
 
 

@@ -7,6 +7,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
     fisher,
     gmm,
     kmeans,
+    ntk,
     random,
     typiclust,
     uncertainty,
