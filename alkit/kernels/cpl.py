@@ -18,8 +18,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.blocks import as_float_tensor
@@ -196,7 +199,9 @@ def split_confusing(
             )
         c = int(np.argmax(key))
         members = np.flatnonzero(labels == c)
-        _, sub = kmeans(X[members], 2, seed=seed + step, minibatch=False)
+        with warnings.catch_warnings():  # duplicate rows: sklearn warns, we block the cluster
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            _, sub = kmeans(X[members], 2, seed=seed + step, minibatch=False)
         step += 1
         if sub.min() == sub.max():
             blocked[c] = True

@@ -307,6 +307,32 @@ def empirical_ntk(
         model.train(was_training)
 
 
+BN_MODES = ("pool", "identity", "none")
+
+
+def fresh_pntk_factors(
+    features_N_D, n_outputs: int, hidden: int = 64, bn: str = "pool", seed: int = 0, rows=None
+) -> PNTKFactors:
+    """pNTK factors of a freshly initialised head (NTKCPL Alg. 1 line 9) on rows ``rows`` of
+    ``features_N_D`` (all rows by default).
+
+    ``bn="pool"``: BatchNorm in eval mode with the pre-activation mean and (biased) variance of
+    all ``N`` rows (γ = 1, β = 0), so about half the ReLU gates are open on every row;
+    ``"identity"``: running statistics 0 and 1; ``"none"``: no BatchNorm layer (spec §5).
+    """
+    if bn not in BN_MODES:
+        raise AlkitError(f"bn must be one of {BN_MODES}, got {bn!r}")
+    X = np.asarray(features_N_D, dtype=np.float64).reshape(len(features_N_D), -1)
+    head = ntk_head(X.shape[1], hidden, n_outputs, batchnorm=bn != "none", seed=seed)
+    if bn == "pool":
+        lin = head[0]
+        with torch.no_grad():
+            a = torch.as_tensor(X) @ lin.weight.T + lin.bias
+            head[1].running_mean.copy_(a.mean(0))
+            head[1].running_var.copy_(a.var(0, unbiased=False))
+    return pntk_factors(X if rows is None else X[np.asarray(rows)], head_params(head))
+
+
 def check_head_params(model: nn.Module, params: HeadParams, x_B) -> None:
     """Raise unless the closed-form forward pass of ``params`` reproduces ``model(x)`` on a few
     rows (guards :func:`head_params` against a head whose layer order is not the assumed one)."""
