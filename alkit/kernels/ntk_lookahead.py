@@ -220,24 +220,38 @@ def lookahead_risk(
         top2 = F_M_K.topk(min(2, K), dim=1).values
         margin = top2[:, 0] - top2[:, -1] if K > 1 else torch.full((M,), float("inf"), device=dev)
 
+    # one workspace for every block: a fresh B × M × K tensor per block fragments the heap
+    # (a 10,000-candidate pass grew to 20 GB resident on glibc)
+    rows = min(rows, max(1, len(cand_t)))
+    work = {
+        "alpha": torch.empty(rows, M, dtype=F_M_K.dtype, device=dev),
+        "G": torch.empty(rows if not prune else 1, M, K, dtype=F_M_K.dtype, device=dev),
+        "pred": torch.empty(rows, M, dtype=torch.long, device=dev),
+    }
+
     def block(s, e):
         J = cand_t[s:e]
-        alpha = A_M_M[J] / (A_M_M[J, J] + ridge)[:, None]  # B × M
+        b = len(J)
+        alpha = torch.index_select(A_M_M, 0, J, out=work["alpha"][:b])
+        alpha.div_((A_M_M[J, J] + ridge)[:, None])  # B × M
         delta = -F_M_K[J]
-        delta[torch.arange(len(J), device=dev), targets[J]] += 1.0  # B × K
+        delta[torch.arange(b, device=dev), targets[J]] += 1.0  # B × K
         if not prune:
-            G = torch.addcmul(F_M_K[None, :, :], alpha[:, :, None], delta[:, None, :])
-            wrong = (G.argmax(2) != labels[None, :]) & mask[None, :]
+            G = torch.addcmul(F_M_K[None], alpha[:, :, None], delta[:, None, :], out=work["G"][:b])
+            pred = torch.argmax(G, dim=2, out=work["pred"][:b])
+            wrong = (pred != labels[None, :]) & mask[None, :]
         else:
             spread = delta.max(1).values - delta.min(1).values
             moved = alpha.abs() * spread[:, None] >= margin[None, :]
-            wrong = wrong0[None, :].expand(len(J), M).clone()
-            bi, ii = moved.nonzero(as_tuple=True)
-            if len(bi):
-                g = F_M_K[ii] + alpha[bi, ii][:, None] * delta[bi]
-                wrong[bi, ii] = (g.argmax(1) != labels[ii]) & mask[ii]
+            wrong = wrong0[None, :].expand(b, M).clone()
+            for r in range(b):
+                ii = torch.nonzero(moved[r]).flatten()
+                if len(ii):
+                    g = torch.index_select(F_M_K, 0, ii, out=work["G"][0, : len(ii)])
+                    g.addcmul_(alpha[r, ii][:, None], delta[r][None, :])
+                    wrong[r, ii] = (g.argmax(1) != labels[ii]) & mask[ii]
         if exclude_self:
-            wrong[torch.arange(len(J), device=dev), J] = False
+            wrong[torch.arange(b, device=dev), J] = False
         return wrong.sum(1)
 
     blocks = map_row_blocks(block, len(cand_t), rows)
