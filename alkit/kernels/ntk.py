@@ -272,9 +272,10 @@ def empirical_ntk(
 
     ``trace=True`` gives the pNTK ``Θ(A, B)``, ``|A| × |B|``; ``trace=False`` the full kernel
     ``K[a, b, c, c'] = ∂f_c(x_a)/∂θ · ∂f_c'(x_b)/∂θ``, ``|A| × |B| × C × C`` (eq. 2). Jacobians are
-    computed for ``block_rows`` rows at a time (memory ``block_rows × C × P``), so any model
-    works; it is the reference for :func:`mlp_pntk` and the kernel of models that are not a
-    2-layer head. Runs in the model's dtype and device.
+    computed for ``block_rows`` rows of A at a time, while those of B are held (memory
+    ``|B| × C × P``): the reference for :func:`mlp_pntk` and the kernel of small problems and
+    of models that are not a 2-layer head (LookAhead's fallback). Runs in the model's dtype
+    and device.
     """
     was_training = model.training
     model.eval()
