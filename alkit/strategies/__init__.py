@@ -10,6 +10,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
     gmm,
     kfac,
     kmeans,
+    ntk,
     random,
     typiclust,
     uncertainty,
