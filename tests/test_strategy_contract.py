@@ -18,6 +18,7 @@ OVERRIDES: dict[str, dict] = {
     # I_Dis needs the alignment stage's critic; tests/test_gmm_strategies.py runs the full
     # contract with one attached.
     "gmm_hybrid": {"options": {"metrics": "like+ent"}},
+    "wproto": {"options": {"max_candidates": 48, "max_target": 120, "max_start": 30}, "n": 5},
 }
 
 

@@ -5,6 +5,8 @@ runs where its input lives. Row blocks follow ``ALKIT_BLOCK_BYTES`` and halve on
 (:mod:`alkit.kernels.blocks`). The greedy k-center step also has a fused Triton kernel
 (:mod:`alkit.kernels.triton_kcenter`, ``backend="triton"``), checked against the torch path
 under the Triton interpreter; it is not the default until GPU timings show it faster.
+Optimal transport (exact EMD, batched log-domain Sinkhorn/IPOT) is in :mod:`alkit.kernels.ot`,
+greedy Wasserstein prototypes in :mod:`alkit.kernels.prototypes`.
 """
 
 from alkit.kernels.badge import badge_embedding, badge_pairwise_sqdist, badge_q, badge_seeding
@@ -13,6 +15,8 @@ from alkit.kernels.distances import min_sqdist, pairwise_cosine, pairwise_sqeucl
 from alkit.kernels.kcenter import kcenter_greedy
 from alkit.kernels.kmeans import d2_seeding, kmeans, kmeans_pp_seeding, nearest_to_centres
 from alkit.kernels.knn import knn
+from alkit.kernels.ot import emd2_many, ground_cost, ipot_log, sinkhorn_log, transport_costs
+from alkit.kernels.prototypes import greedy_wasserstein_prototypes
 
 __all__ = [
     "badge_embedding",
@@ -20,6 +24,10 @@ __all__ = [
     "badge_q",
     "badge_seeding",
     "d2_seeding",
+    "emd2_many",
+    "greedy_wasserstein_prototypes",
+    "ground_cost",
+    "ipot_log",
     "default_block_rows",
     "kcenter_greedy",
     "kmeans",
@@ -30,5 +38,7 @@ __all__ = [
     "nearest_to_centres",
     "pairwise_cosine",
     "pairwise_sqeuclidean",
+    "sinkhorn_log",
     "sq_norms",
+    "transport_costs",
 ]
