@@ -37,14 +37,18 @@ EXECUTORS = ("thread", "process")
 #: Named solver settings. ``thesis``: §9.3 (ε = β = 1e-3, 10 iterations). ``converged``:
 #: iterate until the marginal error (and, for IPOT, the relative change of the cost over
 #: ``check_every`` iterations) is below ``tol``; both are meant for costs scaled to max 1.
+#: Measured on 8×8 digit histograms and on 21 × 300 point clouds (costs / max): IPOT β = 0.1
+#: reaches ~1e-6 relative error to exact EMD in 800–1,600 iterations; converged Sinkhorn keeps
+#: its entropic bias (ε = 3e-3: 3 % on the digit histograms, 0.1 % on the point clouds; ε = 1e-2
+#: would be 47 % and 1 %).
 OT_PRESETS: dict[str, dict[str, dict]] = {
     "sinkhorn": {
         "thesis": {"eps": 1e-3, "n_iter": 10, "tol": None},
-        "converged": {"eps": 1e-2, "n_iter": 20_000, "tol": 1e-6},
+        "converged": {"eps": 3e-3, "n_iter": 20_000, "tol": 1e-6},
     },
     "ipot": {
         "thesis": {"beta": 1e-3, "n_outer": 10, "n_inner": 1, "tol": None},
-        "converged": {"beta": 0.05, "n_outer": 5_000, "n_inner": 1, "tol": 1e-6},
+        "converged": {"beta": 0.1, "n_outer": 20_000, "n_inner": 1, "tol": 1e-5},
     },
 }
 
