@@ -288,8 +288,9 @@ def sinkhorn_log(
         a, b: weights ``n``/``B × n`` and ``m``/``B × m`` (strictly positive); uniform if None.
         eps: the regularisation ε (in the units of ``C``).
         n_iter: iteration cap (the thesis preset runs exactly 10).
-        tol: stop early once every problem's ``Σ_j |Tᵀ1 − b|_j`` (checked every
-            ``check_every`` iterations, after the ``v`` update) is below ``tol``.
+        tol: stop early once every problem's row-marginal error ``Σ_i |T1 − a|_i``, taken
+            after the ``v`` update (when the columns are exact) every ``check_every``
+            iterations, is below ``tol``; the final ``u`` update then makes the rows exact.
         return_plan: keep the plans ``B × n × m`` in the result.
         dtype: compute dtype (default: that of ``C``, float32 for integer costs).
     """
