@@ -108,3 +108,27 @@ def test_saliency_frame_and_explorer():
     explorer.sequence.value = 1
     assert explorer.frame.words == ["dog", "on", "log"] and "true: dogs" in explorer.tds_html.value
     plt.close("all")
+
+
+def test_interpolation_images_and_slider():
+    import matplotlib.pyplot as plt
+    from sklearn.datasets import load_digits
+
+    from alkit.dwe_training import dwe_embed, image_histograms
+    from alkit.models.dwe import DWE
+    from alkit.viz.wasserstein import InterpolationSlider, interpolation_images
+
+    torch.manual_seed(0)
+    model = DWE(8, 8).eval()
+    H = image_histograms(load_digits().images[:2])
+    ends = [interpolation_images(model, H[0], H[1], t, 8) for t in (0.0, 1.0)]
+    np.testing.assert_allclose(ends[0]["L2"].ravel(), H[0])
+    np.testing.assert_allclose(ends[1]["L2"].ravel(), H[1])
+    rec = model.decode(dwe_embed(model, H)).detach().numpy()
+    np.testing.assert_allclose(ends[0]["DWE"].ravel(), rec[0], rtol=1e-5, atol=1e-7)
+    with pytest.raises(AlkitError, match="t must lie in"):
+        interpolation_images(model, H[0], H[1], 1.5, 8)
+    slider = InterpolationSlider(model, H[0], H[1], 8)
+    slider.t.value = 1.0
+    np.testing.assert_allclose(slider.images["DWE"].ravel(), rec[1], rtol=1e-5, atol=1e-7)
+    plt.close("all")

@@ -189,3 +189,46 @@ class PrototypeExplorer:
             axes[1].set_title(f"exact EMD greedy: W₂ = {self.reference.w_curve[-1]:.3f}")
             plt.tight_layout()
             plt.show()
+
+
+def interpolation_images(model, x1_HW, x2_HW, t: float, side: int) -> dict[str, np.ndarray]:
+    """The two interpolations of §8.3.1 at ``t ∈ [0, 1]`` as ``side × side`` images: the
+    Euclidean mixture ``(1 − t) x¹ + t x²`` and the DWE one ``ψ((1 − t) φ(x¹) + t φ(x²))``
+    (the callback of notebook 08's interpolation slider)."""
+    from alkit.dwe_training import dwe_interpolate
+
+    if not 0.0 <= float(t) <= 1.0:
+        raise AlkitError(f"t must lie in [0, 1], got {t}")
+    x1, x2 = np.asarray(x1_HW, dtype=np.float64), np.asarray(x2_HW, dtype=np.float64)
+    l2 = (1 - t) * x1 + t * x2
+    dwe = dwe_interpolate(model, x1, x2, [t])[0]
+    return {"L2": l2.reshape(side, side), "DWE": dwe.reshape(side, side)}
+
+
+class InterpolationSlider:
+    """A ``t`` slider redrawing :func:`interpolation_images` for two histograms; ``images``
+    holds the last pair."""
+
+    def __init__(self, model, x1_HW, x2_HW, side: int, steps: int = 10):
+        import ipywidgets as widgets
+
+        self.model, self.x1, self.x2, self.side = model, x1_HW, x2_HW, side
+        self.t = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=1.0 / steps, description="t")
+        self.output = widgets.Output()
+        self.t.observe(lambda _change: self.redraw(), names="value")
+        self.widget = widgets.VBox([self.t, self.output])
+        self.images: dict[str, np.ndarray] = {}
+        self.redraw()
+
+    def redraw(self) -> None:
+        import matplotlib.pyplot as plt
+
+        self.images = interpolation_images(self.model, self.x1, self.x2, self.t.value, self.side)
+        self.output.clear_output(wait=True)
+        with self.output:
+            fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
+            for ax, (name, img) in zip(axes, self.images.items(), strict=True):
+                ax.imshow(img, cmap="gray_r")
+                ax.set_title(f"{name}, t = {self.t.value:.2f}")
+                ax.axis("off")
+            plt.show()
