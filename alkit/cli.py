@@ -1,133 +1,326 @@
 """Command line: ``alkit bench`` runs (or resumes) an experiment and writes its report;
-``alkit list`` prints the registered strategies, datasets and models."""
+``alkit list`` prints the registered strategies, datasets and models.
+
+An experiment comes from flags, from a config file (``--config experiment.toml``, or a run
+folder's ``config.json``), or both: flags override the file. ``--print-config`` prints the
+effective config as TOML and runs nothing, so ``alkit bench ... --print-config > exp.toml``
+followed by ``alkit bench --config exp.toml`` repeats the run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
+import tomllib
+from pathlib import Path
 
 from alkit.errors import AlkitError
 
 DEFAULT_STRATEGIES = "random,entropy,margin,least_confidence"
+DEFAULT_OUT = "runs/demo"
+
+SPEC_HELP = """\
+strategy specs: NAME or NAME:OPTION=VALUE:OPTION=VALUE, comma-separated; a list-valued option
+is written in brackets, e.g. --strategies "random,pfk:taps=[x1,x2]:top_k=16,entropy".
+In a TOML file: strategies = ["random", {name = "pfk", taps = ["x1", "x2"], top_k = 16}].
+Values are read as integers, numbers, true/false, none, or text."""
+
+#: Flags that set a field of the training config (``[train]`` in TOML), by field name.
+TRAIN_FLAGS = (
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "epochs",
+    "batch_size",
+    "lr_decay",
+    "step_size",
+    "gamma",
+    "warm_start",
+    "min_steps",
+    "gmm_reg",
+    "gmm_align_steps",
+)
+#: Flags that set an experiment field directly, by field name.
+EXPERIMENT_FLAGS = (
+    "dataset",
+    "imbalance",
+    "imbalance_per_class",
+    "long_tail",
+    "category_mismatch",
+    "val_per_class",
+    "pool_size",
+    "test_size",
+    "model",
+    "initial",
+    "rounds",
+    "pretrain",
+    "pretrain_epochs",
+    "cold_start",
+    "device",
+)
 
 
 def _int_list(text: str, what: str) -> list[int]:
     try:
-        return [int(t) for t in text.split(",") if t.strip()]
+        values = [int(t) for t in text.split(",")]
     except ValueError:
         raise AlkitError(
             f"could not parse {what} {text!r}: give comma-separated integers"
         ) from None
+    return values
+
+
+def _key_values(pairs: list[str], flag: str) -> dict:
+    """``["dropout=0.3", "hidden=[64,64]"]`` → ``{"dropout": 0.3, "hidden": [64, 64]}``."""
+    from alkit.strategies.options import parse_value
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AlkitError(f"{flag} {pair!r} must look like KEY=VALUE")
+        out[key.strip()] = parse_value(value)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="run an active-learning experiment and write its report")
-    b.add_argument("--dataset", default="digits")
-    b.add_argument("--imbalance", type=float, help="ratio r of common to rare classes (seed 000)")
-    b.add_argument("--rare-classes", help="comma-separated rare classes (default: upper half)")
-    b.add_argument("--long-tail", type=float, help="long-tail factor, e.g. 0.1 (seed 003 A.5)")
+    b = sub.add_parser(
+        "bench",
+        help="run an active-learning experiment and write its report",
+        epilog=SPEC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    S = argparse.SUPPRESS  # a flag not given leaves the file's value (or the default) in place
+    b.add_argument("--config", help="experiment file (.toml) or a run folder / its config.json")
+    b.add_argument("--print-config", action="store_true", help="print the config as TOML, exit")
+    b.add_argument("--dataset", default=S, help="dataset name (default: digits)")
+    b.add_argument(
+        "--imbalance", type=float, default=S, help="ratio r of common to rare classes (seed 000)"
+    )
+    b.add_argument("--rare-classes", default=S, help="comma-separated rare classes")
+    b.add_argument(
+        "--imbalance-per-class",
+        action="store_true",
+        default=S,
+        help="decimate each rare class by r (default: the pooled rare classes, seed 000 code)",
+    )
+    b.add_argument(
+        "--long-tail", type=float, default=S, help="long-tail factor, e.g. 0.1 (seed 003)"
+    )
     b.add_argument(
         "--category-mismatch",
         type=float,
+        default=S,
         help="fraction of classes allowed in the initial set, e.g. 0.7 (seed 003 A.4)",
     )
-    b.add_argument("--val-per-class", type=int, default=0, help="balanced validation set size")
-    b.add_argument("--pool-size", type=int, help="subsample the pool to this many samples")
-    b.add_argument("--test-size", type=int, help="subsample the test set")
+    b.add_argument("--val-per-class", type=int, default=S, help="balanced validation set size")
+    b.add_argument("--pool-size", type=int, default=S, help="subsample the pool")
+    b.add_argument("--test-size", type=int, default=S, help="subsample the test set")
     b.add_argument(
-        "--strategies",
-        default=DEFAULT_STRATEGIES,
-        help="comma-separated registry specs, e.g. random,entropy:max_candidates=500",
+        "--strategies", default=S, help=f"strategy specs (default: {DEFAULT_STRATEGIES})"
     )
-    b.add_argument("--initial", type=int, default=50, help="initial labelled samples")
-    b.add_argument("--query", type=int, default=10, help="samples queried per round")
-    b.add_argument("--schedule", help="per-round query sizes, e.g. 20,20,100 (overrides --query)")
-    b.add_argument("--rounds", type=int, default=10, help="query rounds after the initial one")
-    b.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … S-1)")
-    b.add_argument("--model", help="model name (default: the dataset's)")
-    b.add_argument("--epochs", type=int, default=50)
+    b.add_argument("--initial", type=int, default=S, help="initial labelled samples (50)")
+    b.add_argument("--query", type=int, default=S, help="samples queried per round (10)")
+    b.add_argument("--schedule", default=S, help="per-round query sizes, e.g. 20,20,100")
+    b.add_argument("--rounds", type=int, default=S, help="query rounds after the initial (10)")
+    b.add_argument("--seeds", type=int, default=S, help="number of seeds, 0 … S-1 (3)")
+    b.add_argument("--model", default=S, help="model name (default: the dataset's)")
     b.add_argument(
-        "--min-steps",
-        type=int,
-        default=300,
-        help="at least this many updates per fit (small labelled sets)",
+        "--model-option",
+        action="append",
+        default=S,
+        metavar="KEY=VALUE",
+        help="a model keyword, e.g. dropout=0.3 (repeatable)",
     )
-    b.add_argument("--lr", type=float, default=1e-3)
-    b.add_argument("--optimizer", default="adam", help="adam or sgd")
-    b.add_argument("--batch-size", type=int, default=32)
-    b.add_argument("--warm-start", action="store_true", help="continue from last round's model")
+    b.add_argument("--optimizer", default=S, help="adam or sgd")
+    b.add_argument("--lr", type=float, default=S, help="learning rate (1e-3)")
+    b.add_argument("--momentum", type=float, default=S, help="SGD momentum (0.9)")
+    b.add_argument("--weight-decay", type=float, default=S)
+    b.add_argument("--epochs", type=int, default=S, help="epochs per fit (50)")
+    b.add_argument("--min-steps", type=int, default=S, help="at least this many updates (300)")
+    b.add_argument("--batch-size", type=int, default=S)
+    b.add_argument("--lr-decay", default=S, help="cosine (default), step or none")
+    b.add_argument("--step-size", type=int, default=S, help="epochs between step decays")
+    b.add_argument("--gamma", type=float, default=S, help="step-decay factor (0.1)")
     b.add_argument(
-        "--pretrain",
-        choices=["rotation"],
-        help="self-supervised initialisation on the pool (seed 000)",
+        "--warm-start", action="store_true", default=S, help="continue from last round's model"
     )
-    b.add_argument("--pretrain-epochs", type=int, default=8)
+    b.add_argument("--gmm-reg", type=float, default=S, help="α of L_GMM (seed 003; 1e-4)")
+    b.add_argument(
+        "--gmm-align-steps", type=int, default=S, help="GMM-aware critic iterations (seed 003)"
+    )
+    b.add_argument(
+        "--gmm-option",
+        action="append",
+        default=S,
+        metavar="KEY=VALUE",
+        help="a GMMTrainOptions field, e.g. var_floor=0.01 (repeatable)",
+    )
+    b.add_argument(
+        "--pretrain", default=S, help="self-supervised initialisation: rotation (seed 000)"
+    )
+    b.add_argument("--pretrain-epochs", type=int, default=S)
     b.add_argument(
         "--cold-start",
         action="store_true",
+        default=S,
         help="strategies that can (pfk, pcc) choose the initial set themselves",
     )
-    b.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    b.add_argument("--out", default="runs/demo", help="output folder (resumes if it exists)")
-    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--device", default=S, help="cpu, cuda or auto")
+    b.add_argument("--out", default=S, help=f"output folder, resumed if it exists ({DEFAULT_OUT})")
+    b.add_argument("--quiet", action="store_true", help="no progress bars and no progress lines")
     sub.add_parser("list", help="list strategies, datasets and models")
     return parser
 
 
-def _config_from_args(args):
-    from alkit.loop import ExperimentConfig, parse_schedule
-    from alkit.train import TrainConfig
+def load_config_file(path: str | os.PathLike) -> dict:
+    """The fields of an experiment file: TOML, or JSON (a run folder or its ``config.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise AlkitError(f"--config {path}: no such file")
+    try:
+        if path.suffix == ".json":
+            fields = json.loads(path.read_text())
+        else:
+            fields = tomllib.loads(path.read_text())
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise AlkitError(
+            f"--config {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
+        ) from None
+    if not isinstance(fields, dict):
+        raise AlkitError(f"--config {path} must hold a table of fields")
+    return fields
 
-    if args.seeds < 1:
-        raise AlkitError(f"--seeds must be ≥ 1, got {args.seeds}")
-    query = args.query
-    rounds = args.rounds
-    if args.schedule:
-        query = parse_schedule(args.schedule)
-        rounds = len(query)
-    return ExperimentConfig(
-        dataset=args.dataset,
-        imbalance=args.imbalance,
-        rare_classes=_int_list(args.rare_classes, "--rare-classes") if args.rare_classes else None,
-        long_tail=args.long_tail,
-        category_mismatch=args.category_mismatch,
-        val_per_class=args.val_per_class,
-        pool_size=args.pool_size,
-        test_size=args.test_size,
-        model=args.model,
-        train=TrainConfig(
-            optimizer=args.optimizer,
-            lr=args.lr,
-            epochs=args.epochs,
-            min_steps=args.min_steps,
-            batch_size=args.batch_size,
-            warm_start=args.warm_start,
-        ),
-        pretrain=args.pretrain,
-        pretrain_epochs=args.pretrain_epochs,
-        cold_start=args.cold_start,
-        initial=args.initial,
-        query=query,
-        rounds=rounds,
-        seeds=tuple(range(args.seeds)),
-        strategies=tuple(s.strip() for s in args.strategies.split(",") if s.strip()),
-        device=args.device,
-    )
+
+def _fields_from_args(args) -> tuple[dict, str]:
+    """The experiment's fields (file, then flags on top) and the output folder."""
+    given = vars(args)
+    fields = load_config_file(args.config) if args.config else {}
+    out = given["out"] if "out" in given else fields.get("out", DEFAULT_OUT)
+    fields.pop("out", None)
+    train = dict(fields.get("train", {}))
+    for name in EXPERIMENT_FLAGS:
+        if name in given:
+            fields[name] = given[name]
+    for name in TRAIN_FLAGS:
+        if name in given:
+            train[name] = given[name]
+    if "gmm_option" in given:
+        train["gmm_options"] = {
+            **train.get("gmm_options", {}),
+            **_key_values(given["gmm_option"], "--gmm-option"),
+        }
+    if train:
+        fields["train"] = train
+    if "model_option" in given:
+        fields["model_options"] = {
+            **fields.get("model_options", {}),
+            **_key_values(given["model_option"], "--model-option"),
+        }
+    if "rare_classes" in given:
+        fields["rare_classes"] = _int_list(given["rare_classes"], "--rare-classes")
+    if "seeds" in given:
+        if given["seeds"] < 1:
+            raise AlkitError(f"--seeds must be ≥ 1, got {given['seeds']}")
+        fields["seeds"] = list(range(given["seeds"]))
+    if "query" in given:
+        fields["query"] = given["query"]
+    if "schedule" in given:
+        from alkit.loop import parse_schedule
+
+        fields["query"] = parse_schedule(given["schedule"])
+        fields["rounds"] = len(fields["query"])
+    elif isinstance(fields.get("query"), list) and "rounds" not in fields:
+        fields["rounds"] = len(fields["query"])
+    if "strategies" in given:
+        from alkit.strategies import split_strategy_specs
+
+        fields["strategies"] = split_strategy_specs(given["strategies"])
+    elif "strategies" not in fields:
+        fields["strategies"] = DEFAULT_STRATEGIES.split(",")
+    return fields, out
+
+
+def _config_from_args(args):
+    """The :class:`~alkit.loop.ExperimentConfig` that the flags (and ``--config``) describe."""
+    from alkit.loop import ExperimentConfig
+
+    fields, _ = _fields_from_args(args)
+    return ExperimentConfig.from_dict(fields, source=args.config or "the flags")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if value != value else
+                                                         ("inf" if value > 0 else "-inf"))  # fmt: skip
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(
+            f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None
+        )
+        return "{" + inner + "}"
+    raise AlkitError(f"cannot write {value!r} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def config_to_toml(config, out: str | None = None) -> str:
+    """An :class:`~alkit.loop.ExperimentConfig` (and the output folder) as a TOML document that
+    :func:`load_config_file` reads back to the same config. Fields that are None are left out
+    (None is every such field's default); tables come last, as TOML requires."""
+    fields = config.to_dict()
+    lines = [f"out = {_toml_value(out)}"] if out is not None else []
+    tables = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            tables[key] = value
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"]
+        for key, value in table.items():
+            if value is not None:
+                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _bench(args) -> int:
     from alkit.data import load_dataset
-    from alkit.loop import run_experiment
+    from alkit.loop import ExperimentConfig, run_experiment
+
+    fields, out = _fields_from_args(args)
+    config = ExperimentConfig.from_dict(fields, source=args.config or "the flags")
+    if args.print_config:
+        print(config_to_toml(config, out), end="")
+        return 0
+    if args.quiet:
+        os.environ["ALKIT_PROGRESS"] = "0"  # silences every bar, also of kernels and trainers
+    results = run_experiment(config, out=out, progress=False if args.quiet else None)
     from alkit.viz import summary_table, write_report
 
-    config = _config_from_args(args)
-    results = run_experiment(config, out=args.out, progress=False if args.quiet else None)
     class_names = list(load_dataset(config.dataset).class_names)
-    report = write_report(results, args.out, class_names, title=f"alkit bench: {config.dataset}")
+    report = write_report(results, out, class_names, title=f"alkit bench: {config.dataset}")
     print(summary_table(results).to_string(index=False))
-    print(f"\nresults: {args.out}/results.csv\nreport:  {report}")
+    print(f"\nresults: {Path(out) / 'results.csv'}\nreport:  {report}")
     return 0
 
 

@@ -8,9 +8,11 @@ from the last checkpointed model.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,12 +23,14 @@ import torch
 from tqdm.auto import tqdm
 
 from alkit import metrics
+from alkit.config_checks import check_choice, check_int, check_number, check_optional
 from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial, load_dataset
 from alkit.errors import AlkitError, check_positive_int, unknown_name
 from alkit.models import DEFAULT_MODEL, MODELS, build_model
 from alkit.pretrain import rotation_pretrain
-from alkit.results import COLUMNS, RunStore
-from alkit.strategies import Query, QueryContext, Strategy, get_strategy
+from alkit.results import COLUMNS, RunStore, check_run_folder
+from alkit.strategies import Query, QueryContext, Setup, Strategy, get_strategy
+from alkit.strategies.base import spec_from_table
 from alkit.train import Learner, TrainConfig, progress_enabled, resolve_device, seed_everything
 
 
@@ -35,23 +39,29 @@ class ExperimentConfig:
     """Everything that defines an experiment.
 
     Data: ``dataset``; ``imbalance`` (ratio r) with ``rare_classes`` (default: upper half of the
-    classes) as in seed 000; ``long_tail`` (factor, seed 003 A.5); ``category_mismatch``
-    (fraction of classes in the initial set, seed 003 A.4); ``val_per_class`` for a balanced
-    validation set; ``pool_size``/``test_size`` to subsample.
-    Model and training: ``model`` (default per dataset), ``model_options``, ``train``.
+    classes) as in seed 000, pooled or, with ``imbalance_per_class``, per rare class;
+    ``long_tail`` (factor, seed 003 A.5); ``category_mismatch`` (fraction of classes in the
+    initial set, seed 003 A.4); ``val_per_class`` for a balanced validation set;
+    ``pool_size``/``test_size`` to subsample.
+    Model and training: ``model`` (default per dataset), ``model_options`` (keyword arguments of
+    the model, e.g. ``{"dropout": 0.25}``), ``train`` (a :class:`~alkit.train.TrainConfig`).
     Loop: ``initial`` labelled samples, ``query`` (an int per round, or a per-round list),
     ``rounds`` query rounds after the initial one, ``seeds``, ``strategies`` (registry specs
-    such as ``"entropy"`` or ``"entropy:max_candidates=1000"``), ``device``.
+    such as ``"entropy"`` or ``"pfk:taps=[x1,x2]"``), ``device``.
     Seed 000 options (default off): ``pretrain="rotation"`` initialises every model but its
     last layer by rotation self-supervision on the unlabelled pool (``pretrain_epochs``, once
     per seed); ``cold_start=True`` lets a strategy with ``cold_start`` support choose the
     ``initial`` set itself before any label exists (round 0 of Alg. 1); the others draw it at
     random as usual.
+
+    Every field is checked when the config is made (one line naming the field and its flag);
+    what needs the data or the strategies is checked by :func:`preflight`.
     """
 
     dataset: str = "digits"
     imbalance: float | None = None
     rare_classes: tuple[int, ...] | None = None
+    imbalance_per_class: bool = False
     long_tail: float | None = None
     category_mismatch: float | None = None
     val_per_class: int = 0
@@ -74,13 +84,90 @@ class ExperimentConfig:
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
         if self.rare_classes is not None:
-            self.rare_classes = tuple(int(c) for c in self.rare_classes)
-        self.seeds = tuple(int(s) for s in self.seeds)
+            if isinstance(self.rare_classes, (str, bytes)) or not isinstance(
+                self.rare_classes, Sequence
+            ):
+                raise AlkitError(
+                    f"rare_classes (--rare-classes) must be a list of class numbers, "
+                    f"got {self.rare_classes!r}"
+                )
+            self.rare_classes = tuple(
+                check_int("rare_classes", c, low=0) for c in self.rare_classes
+            )
+        if isinstance(self.seeds, (str, bytes)) or not isinstance(self.seeds, Sequence):
+            raise AlkitError(f"seeds must be a list of integers, got {self.seeds!r}")
+        self.seeds = tuple(check_int("seeds", s, low=0) for s in self.seeds)
+        if isinstance(self.strategies, str):
+            self.strategies = (self.strategies,)
         self.strategies = tuple(self.strategies)
-        if not isinstance(self.query, int):
-            self.query = tuple(int(q) for q in self.query)
-        if self.pretrain not in PRETRAINING:
-            raise AlkitError(f"pretrain must be one of {PRETRAINING}, got {self.pretrain!r}")
+        if not isinstance(self.query, (int, np.integer)) or isinstance(self.query, bool):
+            if isinstance(self.query, (str, bytes)) or not isinstance(self.query, Sequence):
+                raise AlkitError(
+                    f"query (--query/--schedule) must be an integer or a list of integers, "
+                    f"got {self.query!r}"
+                )
+            self.query = tuple(self.query)
+        self._check_fields()
+
+    def _check_fields(self) -> None:
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise AlkitError(f"dataset (--dataset) must be a dataset name, got {self.dataset!r}")
+        check_optional(check_number, "imbalance", self.imbalance, low=1.0)
+        if self.rare_classes is not None and self.imbalance is None:
+            raise AlkitError(
+                "rare_classes (--rare-classes) only applies with imbalance (--imbalance R)"
+            )
+        if self.imbalance_per_class and self.imbalance is None:
+            raise AlkitError(
+                "imbalance_per_class (--imbalance-per-class) only applies with imbalance "
+                "(--imbalance R)"
+            )
+        check_optional(check_number, "long_tail", self.long_tail, low=0.0, high=1.0, low_open=True)
+        if self.imbalance is not None and self.long_tail is not None:
+            raise AlkitError("choose either imbalance (--imbalance) or long_tail (--long-tail)")
+        check_optional(
+            check_number,
+            "category_mismatch",
+            self.category_mismatch,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+        )
+        check_int("val_per_class", self.val_per_class, low=0)
+        check_optional(check_int, "pool_size", self.pool_size, low=1)
+        check_optional(check_int, "test_size", self.test_size, low=1)
+        if not isinstance(self.model_options, dict):
+            raise AlkitError(
+                f"model_options must be a table of options, got {self.model_options!r}"
+            )
+        check_int("initial", self.initial, low=1)
+        check_int("rounds", self.rounds, low=1)
+        self.schedule()
+        if not self.seeds:
+            raise AlkitError("seeds (--seeds) must hold at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise AlkitError(f"seeds (--seeds) must be distinct, got {list(self.seeds)}")
+        if not self.strategies:
+            raise AlkitError("strategies (--strategies) must name at least one strategy")
+        for spec in self.strategies:
+            if not isinstance(spec, str) or not spec.strip():
+                raise AlkitError(
+                    f"strategies (--strategies) holds an empty or non-text spec {spec!r}"
+                )
+        if len(set(self.strategies)) != len(self.strategies):
+            raise AlkitError(
+                f"strategies (--strategies) name one spec twice: {list(self.strategies)}"
+            )
+        check_choice("pretrain", self.pretrain, PRETRAINING)
+        check_int("pretrain_epochs", self.pretrain_epochs, low=1)
+        if not isinstance(self.cold_start, bool):
+            raise AlkitError(
+                f"cold_start (--cold-start) must be true or false, got {self.cold_start!r}"
+            )
+        if not isinstance(self.device, str):
+            raise AlkitError(
+                f"device (--device) must be 'auto', 'cpu' or 'cuda', got {self.device!r}"
+            )
 
     @property
     def model_name(self) -> str:
@@ -88,10 +175,14 @@ class ExperimentConfig:
 
     def schedule(self) -> list[int]:
         """The query size of each round, ``rounds`` long."""
-        if isinstance(self.query, int):
+        if isinstance(self.query, (int, np.integer)):
             sizes = [self.query] * self.rounds
         else:
             sizes = list(self.query)
+            if not sizes:
+                raise AlkitError(
+                    "the query schedule (--schedule) is empty: give sizes, e.g. 20,20,100"
+                )
             if len(sizes) != self.rounds:
                 raise AlkitError(
                     f"the query schedule has {len(sizes)} entries but rounds={self.rounds}; "
@@ -99,19 +190,58 @@ class ExperimentConfig:
                 )
         for q in sizes:
             check_positive_int("query size", q)
-        return sizes
+        return [int(q) for q in sizes]
+
+    def to_dict(self) -> dict:
+        """Every field as plain JSON types (what ``config.json`` records)."""
+        d = asdict(self)
+        d["query"] = d["query"] if isinstance(d["query"], int) else list(d["query"])
+        return json.loads(json.dumps(d))
+
+    @classmethod
+    def from_dict(cls, fields: dict, source: str = "the config") -> ExperimentConfig:
+        """Build a config from plain values (a TOML file, a ``config.json``), refusing unknown
+        fields by name. ``strategies`` may hold specs or tables ``{name=..., option=...}``."""
+        fields = dict(fields)
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(fields) - known)
+        if bad:
+            raise AlkitError(f"unknown field(s) {bad} in {source}; valid fields: {sorted(known)}")
+        train = fields.get("train", {})
+        if not isinstance(train, (dict, TrainConfig)):
+            raise AlkitError(f"train in {source} must be a table of training fields")
+        if isinstance(train, dict):
+            known_train = {f.name for f in dataclasses.fields(TrainConfig)}
+            bad = sorted(set(train) - known_train)
+            if bad:
+                raise AlkitError(
+                    f"unknown train field(s) {bad} in {source}; valid: {sorted(known_train)}"
+                )
+            fields["train"] = TrainConfig(**train)
+        if "strategies" in fields:
+            specs = fields["strategies"]
+            specs = [specs] if isinstance(specs, (str, dict)) else list(specs)
+            fields["strategies"] = tuple(
+                spec_from_table(s) if isinstance(s, dict) else s for s in specs
+            )
+        for k in ("rare_classes", "seeds", "query"):
+            if isinstance(fields.get(k), list):
+                fields[k] = tuple(fields[k])
+        return cls(**fields)
 
     def data_key(self) -> dict:
-        """The fields that must match for results to be resumed or combined."""
-        d = asdict(self)
-        for k in ("seeds", "strategies", "device"):
+        """The fields that must match for results to be resumed or combined: all but
+        :data:`RECORDED_FIELDS`, with the model's name resolved."""
+        d = self.to_dict()
+        for k in RECORDED_FIELDS:
             d.pop(k)
-        d["query"] = list(d["query"]) if not isinstance(d["query"], int) else d["query"]
         d["model"] = self.model_name
-        for k, default in (("pretrain", None), ("pretrain_epochs", 8), ("cold_start", False)):
-            if d[k] == default:  # keeps the key of results written before these options
-                d.pop(k)
-        return json.loads(json.dumps(d))
+        return d
+
+
+#: Fields ``config.json`` records that are not part of the experiment's identity: a re-run
+#: may add strategies or seeds to a folder, or move to another device.
+RECORDED_FIELDS = ("strategies", "seeds", "device")
 
 
 PRETRAINING = (None, "rotation")
@@ -179,7 +309,96 @@ def train_member(config: ExperimentConfig, splits: DataSplits, pool: Pool, seed,
             config.model_name, splits.X_pool.shape[1:], splits.n_classes, **config.model_options
         )
     learner = Learner(model, config.train, device=config.device, seed=member_seed, progress=False)
-    return learner.fit(pool.X[pool.labeled_idx], pool.labeled_y, seed=member_seed)
+    return learner.fit(*pool.training_set(), seed=member_seed)
+
+
+@dataclass
+class Plan:
+    """What :func:`preflight` checked and prepared: the query schedule, the strategies by
+    spec, and the dataset."""
+
+    schedule: list[int]
+    strategies: dict[str, Strategy]
+    dataset: object
+
+
+def _seed_splits(config: ExperimentConfig, dataset, seed: int) -> DataSplits:
+    return build_splits(
+        dataset,
+        seed=seed,
+        val_per_class=config.val_per_class,
+        imbalance=config.imbalance,
+        rare_classes=config.rare_classes,
+        imbalance_per_class=config.imbalance_per_class,
+        long_tail_factor=config.long_tail,
+        pool_size=config.pool_size,
+        test_size=config.test_size,
+    )
+
+
+def _check_budget(config: ExperimentConfig, schedule: list[int], splits: DataSplits) -> None:
+    budget = config.initial + sum(schedule)
+    if budget > len(splits.y_pool):
+        raise AlkitError(
+            f"initial + the query schedule need {budget} labels but the pool holds "
+            f"{len(splits.y_pool)} samples; lower --initial, --query or --rounds"
+        )
+
+
+def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) -> Plan:
+    """Check everything that can be checked before a model trains, and write nothing.
+
+    Builds every strategy (its options are checked), loads the dataset, checks the classes,
+    the budget against the pool, the model and its options, the device, every strategy's needs
+    (:meth:`~alkit.strategies.Strategy.preflight`: a validation set, dropout, a critic, …), a
+    cold start's need for pretraining, and the output folder (:func:`check_run_folder`).
+    Raises :class:`AlkitError` with one line on the first problem.
+    """
+    schedule = config.schedule()
+    strategies = {spec: get_strategy(spec) for spec in config.strategies}
+    if config.model_name not in MODELS:
+        raise unknown_name("model", config.model_name, MODELS)
+    device = resolve_device(config.device)
+    dataset = load_dataset(config.dataset)
+    if config.rare_classes is not None:
+        bad = [c for c in config.rare_classes if c >= dataset.n_classes]
+        if bad:
+            raise AlkitError(
+                f"rare_classes (--rare-classes) {bad} are not classes of {config.dataset} "
+                f"(0 … {dataset.n_classes - 1})"
+            )
+    splits = _seed_splits(config, dataset, config.seeds[0])
+    _check_budget(config, schedule, splits)
+    with torch.random.fork_rng(devices=[]):
+        try:
+            model = build_model(
+                config.model_name, splits.X_pool.shape[1:], splits.n_classes,
+                **config.model_options,
+            )  # fmt: skip
+        except TypeError as exc:
+            raise AlkitError(
+                f"model_options {config.model_options} do not fit model "
+                f"{config.model_name!r}: {exc}"
+            ) from None
+    setup = Setup(
+        model=model,
+        has_validation=len(splits.y_val) > 0,
+        train=config.train,
+        cold_start=config.cold_start,
+        pretrain=config.pretrain,
+        device=device,
+    )
+    for spec, strategy in strategies.items():
+        strategy.preflight(setup)
+        if config.cold_start and getattr(strategy, "cold_start", False) and not config.pretrain:
+            raise AlkitError(
+                f"--cold-start without --pretrain: {spec} would choose the initial set with "
+                "an untrained network; add --pretrain rotation (seed 000's protocol) or drop "
+                "--cold-start"
+            )
+    if out is not None:
+        check_run_folder(out, config.data_key(), RECORDED_FIELDS)
+    return Plan(schedule, strategies, dataset)
 
 
 def run_experiment(
@@ -190,43 +409,40 @@ def run_experiment(
 ) -> pd.DataFrame:
     """Run (or resume) an experiment; return all its rows as a DataFrame.
 
-    With ``out``, rows go to ``out/results.csv`` as each round ends and the latest model of
-    each (strategy, seed) is checkpointed, so calling again with the same config resumes.
-    ``on_round(state)`` is called after every round with a :class:`RoundState`.
+    :func:`preflight` runs first, so a bad experiment fails before any work and writes
+    nothing. With ``out``, the folder is locked for this process, rows go to
+    ``out/results.csv`` as each round ends and the latest model of each (strategy, seed) is
+    checkpointed, so calling again with the same config resumes (DESIGN.md, "Run folders are
+    data"). ``on_round(state)`` is called after every round this call runs (rounds resumed
+    from the folder are not replayed: read them with :func:`alkit.results.read_results`).
+    ``progress``: True draws progress bars, False is silent, None draws them when a person
+    watches (a terminal or a notebook) and otherwise prints one line per finished run.
     """
-    check_positive_int("initial", config.initial)
-    schedule = config.schedule()
-    if not config.seeds:
-        raise AlkitError("seeds must hold at least one seed")
-    strategies = {spec: get_strategy(spec) for spec in config.strategies}
-    if config.model_name not in MODELS:
-        raise unknown_name("model", config.model_name, MODELS)
-    dataset = load_dataset(config.dataset)
-    store = RunStore(out, config.data_key())
-    show = progress_enabled(progress)
-    for seed in config.seeds:
-        splits = build_splits(
-            dataset,
-            seed=seed,
-            val_per_class=config.val_per_class,
-            imbalance=config.imbalance,
-            rare_classes=config.rare_classes,
-            long_tail_factor=config.long_tail,
-            pool_size=config.pool_size,
-            test_size=config.test_size,
-        )
-        budget = config.initial + sum(schedule)
-        if budget > len(splits.y_pool):
-            raise AlkitError(
-                f"initial + the query schedule need {budget} labels but the pool holds "
-                f"{len(splits.y_pool)} samples; lower --initial, --query or --rounds"
-            )
-        pending = [s for s in strategies if len(store.previous(s, seed)) < len(schedule) + 1]
-        pretrained = _pretrained_state(config, splits, seed, show) if pending else None
-        for spec, strategy in strategies.items():
-            _run_one(
-                config, spec, strategy, seed, splits, schedule, store, show, on_round, pretrained
-            )
+    plan = preflight(config, out)
+    bars = progress_enabled(progress)
+    lines = not bars and progress is not False and os.environ.get("ALKIT_PROGRESS") != "0"
+    with RunStore(out, config.data_key(), config.to_dict()) as store:
+        for seed in config.seeds:
+            splits = _seed_splits(config, plan.dataset, seed)
+            _check_budget(config, plan.schedule, splits)
+            n_rounds = len(plan.schedule) + 1
+            pending = [s for s in plan.strategies if len(store.previous(s, seed)) < n_rounds]
+            pretrained = _pretrained_state(config, splits, seed, bars) if pending else None
+            for spec, strategy in plan.strategies.items():
+                t0 = time.perf_counter()
+                ran = _run_one(
+                    config, spec, strategy, seed, splits, plan.schedule, store, bars,
+                    on_round, pretrained,
+                )  # fmt: skip
+                if ran and lines:
+                    last = store.previous(spec, seed)[-1]
+                    print(
+                        f"alkit: {spec} seed {seed}: {n_rounds} rounds, {last['n_labeled']} "
+                        f"labels, accuracy {last['accuracy']:.4f} "
+                        f"({time.perf_counter() - t0:.1f} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     return pd.DataFrame(store.rows, columns=list(COLUMNS))
 
 
@@ -277,12 +493,27 @@ def _initial_query(config, strategy, pool, learner, splits, seed) -> Query | Non
     return query
 
 
+def _fit(learner: Learner, pool: Pool, config: ExperimentConfig, seed: int, rnd: int) -> None:
+    """Fit round ``rnd``'s model on the labelled set and any synthetic examples."""
+    learner.fit(*pool.training_set(), seed=_fit_seed(seed, rnd), **_unlabeled_kwargs(config, pool))
+
+
+def _mean_entropy(ctx: QueryContext, picks: np.ndarray) -> float:
+    """The mean predictive entropy (nats) of ``picks`` under the model that chose them (ASAL's
+    Fig. 3b measure, recorded for every strategy); NaN when the round had no model."""
+    if ctx.learner is None:
+        return float("nan")
+    probs = np.clip(ctx.predict_proba(picks).astype(np.float64), 1e-12, 1.0)
+    return float(-(probs * np.log(probs)).sum(1).mean())
+
+
 def _run_one(
     config, spec, strategy: Strategy, seed, splits, schedule, store, show, on_round, pretrained
 ):
+    """Run the rounds of one strategy × seed not in ``store`` yet; False when all were."""
     previous = store.previous(spec, seed)
     if len(previous) == len(schedule) + 1:
-        return
+        return False
     pool = Pool(splits.X_pool, splits.y_pool)
     model = _build_seed_model(config, splits, seed)
     if pretrained is not None:
@@ -297,6 +528,16 @@ def _run_one(
         for row in previous:
             pool.label(row["selected"])
         last = previous[-1]["round"]
+        X_S, source_S = store.load_synthetic(spec, seed, last)
+        expected = previous[-1]["n_train"] - previous[-1]["n_labeled"]
+        if len(source_S) != expected:
+            raise AlkitError(
+                f"cannot resume {spec} seed {seed}: its rows record {expected} synthetic "
+                f"training examples but {len(source_S)} are on disk (synthetic/); they cannot "
+                "be re-derived without the old model: restore the folder or use another --out"
+            )
+        if expected:
+            pool.add_synthetic(X_S, source_S)
         ckpt = store.checkpoint_path(spec, seed, last)
         if ckpt.exists():
             # our own checkpoint; it pickles the GMM critic, so it is not weights-only
@@ -307,12 +548,7 @@ def _run_one(
                 f"cannot resume {spec} seed {seed} with warm start: checkpoint {ckpt} is missing"
             )
         else:
-            learner.fit(
-                pool.X[pool.labeled_idx],
-                pool.labeled_y,
-                seed=_fit_seed(seed, last),
-                **_unlabeled_kwargs(config, pool),
-            )
+            _fit(learner, pool, config, seed, last)
         start = last + 1
     bar = tqdm(
         range(start, len(schedule) + 1),
@@ -322,19 +558,19 @@ def _run_one(
     )
     for rnd in bar:
         query, select_s = (initial_query, initial_s) if rnd == 0 else (None, 0.0)
+        pick_entropy = float("nan")
         if rnd > 0:
             ctx = _context(config, pool, learner, splits, seed, rnd)
             t0 = time.perf_counter()
             query = strategy.query(ctx, schedule[rnd - 1])
             select_s = time.perf_counter() - t0
+            pick_entropy = _mean_entropy(ctx, query.indices)
             pool.label(query.indices)
+            if "synthetic_X" in query.info:  # DFAL's adversarial copies (DESIGN.md)
+                pool.add_synthetic(query.info["synthetic_X"], query.info["synthetic_source"])
+                store.save_synthetic(spec, seed, rnd, pool)
         t0 = time.perf_counter()
-        learner.fit(
-            pool.X[pool.labeled_idx],
-            pool.labeled_y,
-            seed=_fit_seed(seed, rnd),
-            **_unlabeled_kwargs(config, pool),
-        )
+        _fit(learner, pool, config, seed, rnd)
         train_s = time.perf_counter() - t0
         y_pred = learner.predict(splits.X_test)
         n_classes = splits.n_classes
@@ -345,6 +581,7 @@ def _run_one(
             "round": rnd,
             "n_labeled": int(pool.labeled_mask.sum()),
             "n_queried": 0 if query is None or rnd == 0 else len(query.indices),
+            "n_train": int(pool.labeled_mask.sum()) + pool.n_synthetic,
             "accuracy": metrics.accuracy(splits.y_test, y_pred),
             "per_class_accuracy": metrics.per_class_accuracy(
                 splits.y_test, y_pred, n_classes
@@ -354,7 +591,9 @@ def _run_one(
             "select_seconds": round(select_s, 4),
             "train_seconds": round(train_s, 4),
             "selected": (pool.labeled_idx if rnd == 0 or query is None else query.indices).tolist(),
+            "pick_entropy": pick_entropy,
         }
         store.save(row, learner)
         if on_round is not None:
             on_round(RoundState(spec, seed, rnd, pool, learner, splits, query, row))
+    return True

@@ -52,6 +52,7 @@ def protocol(args) -> ExperimentConfig:
             momentum=0.5,
             epochs=args.epochs,
             batch_size=25,
+            lr_decay="step",
             step_size=15,
             gamma=0.1,
             warm_start=True,

@@ -15,7 +15,7 @@ import pytest
 
 from alkit.errors import AlkitError
 from alkit.loop import ExperimentConfig, parse_schedule, run_experiment
-from alkit.results import ResultsFile, read_results
+from alkit.results import read_results
 from alkit.train import TrainConfig
 
 SMALL = dict(
@@ -61,17 +61,6 @@ def test_other_experiment_in_same_folder_is_refused(tmp_path):
     with pytest.raises(AlkitError, match=r"different experiment \(differs in \['initial'\]\)"):
         run_experiment(ExperimentConfig(**{**SMALL, "initial": 30}), out=tmp_path, progress=False)
     assert (tmp_path / "results.csv").read_text() == before
-
-
-def test_partial_last_line_is_ignored_and_repaired(tmp_path):
-    run_experiment(ExperimentConfig(**{**SMALL, "seeds": (0,)}), out=tmp_path, progress=False)
-    path = tmp_path / "results.csv"
-    complete = path.read_text()
-    path.write_text(complete + "digits,random,0,9,12")  # a write killed half-way
-    assert len(ResultsFile(path).rows()) == 8
-    rows = ResultsFile(path)
-    rows.append(rows.rows()[-1])
-    assert path.read_text().startswith(complete) and len(rows.rows()) == 9
 
 
 def test_bad_schedules():
@@ -123,3 +112,34 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
     np.testing.assert_allclose(resumed["accuracy"], full["accuracy"])
     assert json.loads((killed / "config.json").read_text())["dataset"] == "digits"
     assert len(list((killed / "checkpoints").glob("*.pt"))) == 4  # the last round of each run
+
+
+def _truncated_copy(src: Path, dst: Path, n_rows: int) -> Path:
+    """A copy of run folder ``src`` whose results keep their first ``n_rows`` rows and whose
+    checkpoints are gone, as after a kill (the files of later rounds stay on disk)."""
+    for f in src.rglob("*"):
+        if f.is_file() and f.parent.name != "checkpoints":
+            (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            (dst / f.relative_to(src)).write_bytes(f.read_bytes())
+    lines = (dst / "results.csv").read_bytes().splitlines(True)
+    (dst / "results.csv").write_bytes(b"".join(lines[: n_rows + 1]))
+    return dst
+
+
+def test_dfal_copies_train_with_the_labels_and_survive_a_resume(tmp_path):
+    """DFAL (thesis ch. 4): each pick's adversarial copy joins the training set with its
+    source's label; the oracle never counts it; a resumed run restores the copies from disk."""
+    config = ExperimentConfig(**{**SMALL, "strategies": ("dfal:max_candidates=60",), "seeds": (0,)})
+    full = run_experiment(config, out=tmp_path / "full", progress=False)
+    assert full["n_labeled"].tolist() == [20, 25, 35, 50]
+    copies = (full["n_train"] - full["n_labeled"]).tolist()
+    assert copies[0] == 0 and copies == sorted(copies) and copies[-1] > 20  # most picks flip
+    part = _truncated_copy(tmp_path / "full", tmp_path / "part", 2)
+    resumed = run_experiment(config, out=part, progress=False)
+    assert resumed["selected"].tolist() == full["selected"].tolist()
+    assert resumed["n_train"].tolist() == full["n_train"].tolist()
+    np.testing.assert_allclose(resumed["accuracy"], full["accuracy"], atol=1e-12)
+    lost = _truncated_copy(tmp_path / "full", tmp_path / "lost", 2)
+    (lost / "synthetic" / "dfal_max_candidates=60__seed0.npz").unlink()
+    with pytest.raises(AlkitError, match=r"record [1-5] synthetic training examples but 0 are on"):
+        run_experiment(config, out=lost, progress=False)

@@ -155,10 +155,36 @@ def test_wproto_outputs():
         ("solver", "mmd", "emd, sinkhorn, ipot"),
         ("preset", "fast", "thesis, converged"),
         ("space", "pixels", "embedding, input"),
-        ("max_target", 0, "positive integer"),
-        ("p", -1, "positive number"),
+        ("max_target", 0, "an integer ≥ 1, or none"),
+        ("p", -1, "a finite number ≥ 1e-09"),
     ],
 )
 def test_wproto_options_are_validated(option, value, allowed):
-    with pytest.raises(AlkitError, match=f"{option}.*{allowed}"):
+    with pytest.raises(AlkitError, match=f"option {option}=.*{allowed}"):
         get_strategy("wproto", **{option: value})
+
+
+def test_balnet_wasserstein_post_step_is_greedy_prototypes_of_its_preselection():
+    """Eq. 5.15: balnet with wasserstein=M pre-selects n·M by the KFAC greedy, then keeps the n
+    greedy Wasserstein prototypes of those (exact EMD, S₀ = the labelled set)."""
+    opts = {"max_candidates": 60, "w_max_target": 100, "w_max_start": 30}
+    q = get_strategy("balnet", wasserstein=3, **opts).query(make_context(seed=4), 4)
+    pre = q.info["preselected"]
+    assert len(pre) == 12 and set(q.indices) <= set(pre)
+    plain = get_strategy("balnet", **opts).query(make_context(seed=4), 12)
+    np.testing.assert_array_equal(pre, plain.indices)  # the same KFAC greedy, run to n·M
+    # replay the post-step: same generator draws (subsample, then S₀, then the target seed)
+    ctx = make_context(seed=4)
+    ctx.subsample(ctx.unlabeled_idx, 60, 4)
+    ctx.rng.integers(2**31)  # balnet's dropout seed
+    start = np.sort(ctx.rng.choice(ctx.labeled_idx, size=30, replace=False))
+    picks, curve = greedy_wasserstein_prototypes(
+        ctx.embed(pre),
+        ctx.embed(np.arange(len(ctx.pool))),
+        4,
+        ctx.embed(start),
+        max_target=100,
+        seed=int(ctx.rng.integers(2**31)),
+    )
+    np.testing.assert_array_equal(q.indices, pre[picks])
+    np.testing.assert_allclose(q.info["w_curve"], curve)

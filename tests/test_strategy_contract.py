@@ -17,7 +17,8 @@ OVERRIDES: dict[str, dict] = {
     "varratio": {"options": {"n_samples": 5}},
     # I_Dis needs the alignment stage's critic; tests/test_gmm_strategies.py runs the full
     # contract with one attached.
-    "gmm_hybrid": {"options": {"metrics": "like+ent"}},
+    # (max_candidates: the seed check needs the generator, see GMMHybrid's docstring)
+    "gmm_hybrid": {"options": {"metrics": "like+ent", "max_candidates": 400}},
     "wproto": {"options": {"max_candidates": 48, "max_target": 120, "max_start": 30}, "n": 5},
 }
 

@@ -30,10 +30,16 @@ class Oracle:
 
 
 class Pool:
-    """A pool of ``N`` inputs with a labelled mask.
+    """A pool of ``N`` inputs with a labelled mask, plus synthetic training examples.
 
     Labels enter only through :meth:`label`, which asks the :class:`Oracle`; strategies see
     ``labeled_y`` (labels of the labelled part) and never the hidden ones.
+
+    Synthetic examples (DESIGN.md, "synthetic training examples"; DFAL, Ducoffe thesis §4.2)
+    are inputs that are not pool samples, each tied to a labelled *source* sample whose revealed
+    label it shares ("one label amounts to two examples"). They are kept apart from the pool:
+    ``len(pool)``, the labelled mask and the oracle's query count never include them; training
+    uses :meth:`training_set` (labelled ∪ synthetic).
 
     Args:
         X: ``N × ...`` float32 inputs (images or features).
@@ -54,6 +60,8 @@ class Pool:
             )
         self._y = np.full(len(X), -1, dtype=np.int64)
         self.labeled_mask = np.zeros(len(X), dtype=bool)
+        self._synthetic_X = np.zeros((0, *np.shape(X)[1:]), dtype=np.float32)
+        self._synthetic_source = np.zeros(0, dtype=np.int64)
         if len(labeled_idx):
             self.label(labeled_idx)
 
@@ -96,3 +104,65 @@ class Pool:
         self._y[idx] = y
         self.labeled_mask[idx] = True
         return y
+
+    # -- synthetic training examples (DFAL's adversarial copies) ----------------------------
+    def add_synthetic(self, X_S, source_idx_S) -> None:
+        """Add ``S`` synthetic inputs ``X_S`` (``S × ...``, the shape of a pool sample), each
+        labelled with the revealed label of its source ``source_idx_S[s]`` (a labelled pool
+        index). The oracle is not asked: synthetic examples cost no annotation.
+        """
+        X_S = np.asarray(X_S, dtype=np.float32)
+        src = np.asarray(source_idx_S)
+        if src.ndim != 1 or (src.size and src.dtype.kind not in "iu"):
+            raise AlkitError(
+                f"source_idx_S must be a 1-D integer array, got {src.dtype} {src.shape}"
+            )
+        src = src.astype(np.int64)
+        if X_S.shape[1:] != tuple(np.shape(self.X)[1:]) or len(X_S) != len(src):
+            raise AlkitError(
+                f"synthetic inputs must be S × {tuple(np.shape(self.X)[1:])} with one source "
+                f"each; got inputs {X_S.shape} and {len(src)} sources"
+            )
+        check_finite("synthetic inputs", X_S)
+        out = src[(src < 0) | (src >= len(self))]
+        if out.size:
+            raise AlkitError(
+                f"synthetic sources {out[:5].tolist()} are outside the pool 0…{len(self) - 1}"
+            )
+        unlabeled = src[~self.labeled_mask[src]]
+        if unlabeled.size:
+            raise AlkitError(
+                f"synthetic sources {unlabeled[:5].tolist()} are not labelled; a synthetic "
+                "example takes its label from a labelled source"
+            )
+        self._synthetic_X = np.concatenate([self._synthetic_X, X_S])
+        self._synthetic_source = np.concatenate([self._synthetic_source, src])
+
+    @property
+    def n_synthetic(self) -> int:
+        """How many synthetic examples the pool holds (never counted as annotations)."""
+        return len(self._synthetic_source)
+
+    @property
+    def synthetic_X(self) -> np.ndarray:
+        """The synthetic inputs, ``S × ...`` float32, in the order they were added."""
+        return self._synthetic_X
+
+    @property
+    def synthetic_source(self) -> np.ndarray:
+        """The labelled pool index each synthetic example was made from, ``S`` int64."""
+        return self._synthetic_source
+
+    @property
+    def synthetic_y(self) -> np.ndarray:
+        """The labels of the synthetic examples: their sources' revealed labels, ``S`` int64."""
+        return self._y[self._synthetic_source]
+
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` to train on: the labelled samples (in :attr:`labeled_idx` order) followed
+        by the synthetic examples; ``(|L| + S) × ...`` and ``|L| + S``."""
+        idx = self.labeled_idx
+        if not self.n_synthetic:
+            return self.X[idx], self._y[idx]
+        X = np.concatenate([np.asarray(self.X[idx], dtype=np.float32), self._synthetic_X])
+        return X, np.concatenate([self._y[idx], self.synthetic_y])

@@ -48,6 +48,7 @@ def build_splits(
     val_per_class: int = 0,
     imbalance: float | None = None,
     rare_classes=None,
+    imbalance_per_class: bool = False,
     long_tail_factor: float | None = None,
     pool_size: int | None = None,
     test_size: int | None = None,
@@ -56,7 +57,8 @@ def build_splits(
 
     Seed 000's protocol (§5, REFERENCES.md): the validation set takes ``val_per_class`` images
     of each class from the training set; the class imbalance (common classes kept, ``rare_classes``
-    decimated by ``imbalance``) is applied to what remains. ``pool_size`` and ``test_size``
+    decimated by ``imbalance``; pooled, or each rare class on its own with
+    ``imbalance_per_class``) is applied to what remains. ``pool_size`` and ``test_size``
     subsample uniformly afterwards (smoke runs), keeping the bias. Everything is a function
     of ``seed``.
     """
@@ -69,7 +71,11 @@ def build_splits(
     if imbalance is not None:
         if rare_classes is None:
             rare_classes = range(dataset.n_classes // 2, dataset.n_classes)
-        rest = rest[class_imbalance(y[rest], rare_classes, imbalance, seed=seed)]
+        rest = rest[
+            class_imbalance(
+                y[rest], rare_classes, imbalance, seed=seed, per_class=imbalance_per_class
+            )
+        ]
     elif long_tail_factor is not None:
         rest = rest[long_tail(y[rest], long_tail_factor, seed=seed)]
     if pool_size is not None:

@@ -1,11 +1,14 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
 from alkit.strategies import (  # noqa: F401  (registration)
+    adversarial,
     badge,
     bayesian,
+    committee,
     coreset,
     fisher,
     gmm,
+    kfac,
     kmeans,
     random,
     typiclust,
@@ -15,6 +18,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
 from alkit.strategies.base import (
     Query,
     QueryContext,
+    Setup,
     Strategy,
     get_strategy,
     register,
@@ -22,13 +26,17 @@ from alkit.strategies.base import (
     strategy_names,
     top_n,
 )
+from alkit.strategies.options import Option, split_strategy_specs
 
 __all__ = [
+    "Option",
     "Query",
     "QueryContext",
+    "Setup",
     "Strategy",
     "get_strategy",
     "register",
+    "split_strategy_specs",
     "strategy_class",
     "strategy_names",
     "top_n",

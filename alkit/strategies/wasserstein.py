@@ -6,16 +6,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.ot import OT_PRESETS, SOLVERS
 from alkit.kernels.prototypes import TARGET_SUMMARIES, greedy_wasserstein_prototypes
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
+from alkit.strategies.options import MAX_CANDIDATES, Option
 
 SPACES = ("embedding", "input")
-
-
-def _optional_positive_int(name: str, value) -> int | None:
-    return None if value is None else check_positive_int(name, value)
+PRESETS = tuple(OT_PRESETS["sinkhorn"])
 
 
 @register
@@ -40,6 +37,18 @@ class WassersteinPrototypes(Strategy):
     deterministic = False
     needs: ClassVar[frozenset[str]] = frozenset({"learner"})
 
+    option_specs = {
+        "solver": Option(str, choices=SOLVERS, doc="exact EMD, or batched Sinkhorn / IPOT"),
+        "preset": Option(str, choices=PRESETS, doc="Sinkhorn/IPOT settings (ignored by EMD)"),
+        "max_candidates": MAX_CANDIDATES,
+        "max_target": Option(int, min=1, none=True, doc="summarise the pool to this many points"),
+        "target_summary": Option(str, choices=TARGET_SUMMARIES, doc="subsample or k-means"),
+        "max_start": Option(int, min=1, none=True, doc="subsample the labelled set S₀"),
+        "p": Option(float, min=1e-9, doc="ground cost ‖x − u‖^p"),
+        "space": Option(str, choices=SPACES, doc="model embedding or flattened inputs"),
+        "workers": Option(int, min=1, doc="EMD threads"),
+    }
+
     def __init__(
         self,
         solver: str = "emd",
@@ -48,30 +57,18 @@ class WassersteinPrototypes(Strategy):
         max_target: int | None = 500,
         target_summary: str = "subsample",
         max_start: int | None = 200,
-        p: float = 2,
+        p: float = 2.0,
         space: str = "embedding",
         workers: int = 1,
     ):
-        if solver not in SOLVERS:
-            raise AlkitError(f"wproto option solver={solver!r}; allowed: {', '.join(SOLVERS)}")
-        presets = tuple(OT_PRESETS["sinkhorn"])
-        if preset not in presets:
-            raise AlkitError(f"wproto option preset={preset!r}; allowed: {', '.join(presets)}")
-        if target_summary not in TARGET_SUMMARIES:
-            raise AlkitError(
-                f"wproto option target_summary={target_summary!r}; allowed: "
-                f"{', '.join(TARGET_SUMMARIES)}"
-            )
-        if space not in SPACES:
-            raise AlkitError(f"wproto option space={space!r}; allowed: {', '.join(SPACES)}")
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
-            raise AlkitError(f"wproto option p={p!r}; allowed: a positive number")
         self.solver, self.preset, self.space, self.p = solver, preset, space, float(p)
-        self.max_candidates = _optional_positive_int("max_candidates", max_candidates)
-        self.max_target = _optional_positive_int("max_target", max_target)
-        self.max_start = _optional_positive_int("max_start", max_start)
+        self.max_candidates, self.max_target, self.max_start = max_candidates, max_target, max_start
         self.target_summary = target_summary
-        self.workers = check_positive_int("workers", workers)
+        self.workers = workers
+
+    def requirements(self) -> frozenset[str]:
+        """A model only for ``space="embedding"``."""
+        return frozenset() if self.space == "input" else frozenset(self.needs)
 
     def _features(self, ctx: QueryContext, idx: np.ndarray) -> np.ndarray:
         if self.space == "embedding":
