@@ -44,7 +44,8 @@ def train_cnn(ds, epochs: int, lr: float, seed: int):
     val, tr = order[:n_val], order[n_val:]
     seed_everything(seed)
     net = build_model("textcnn", ds.input_shape, ds.n_classes)
-    cfg = TrainConfig(epochs=1, batch_size=64, lr=lr, min_steps=0, warm_start=True)
+    # one epoch per fit at a constant lr (Keras Adam, as the code): no per-fit decay
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=lr, min_steps=0, warm_start=True, lr_decay="none")
     learner = Learner(net, cfg, device="auto", seed=seed, progress=False)
     best, best_state, curve = -1.0, None, []
     for _ in range(epochs):
