@@ -155,3 +155,28 @@ def test_bad_inputs_are_rejected(digit_histograms):
         solver_options("ipot", "fast")
     with pytest.raises(AlkitError, match="solver must be one of"):
         transport_costs([C], solver="mmd")
+
+
+def test_small_problems_leave_the_thread_setting_as_it_was(digit_histograms):
+    hists, C = digit_histograms
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = sinkhorn_log(C / C.max(), smoothed(hists[0]), smoothed(hists[1]), eps=0.1, n_iter=5)
+        assert torch.get_num_threads() == 2
+        ipot_log(C / C.max(), n_outer=3)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ot.sinkhorn2(
+            smoothed(hists[0]),
+            smoothed(hists[1]),
+            C / C.max(),
+            0.1,
+            method="sinkhorn_log",
+            numItermax=5,
+            stopThr=0,
+        )
+    assert float(one.cost) == pytest.approx(ref, rel=1e-8)
