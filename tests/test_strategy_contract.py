@@ -23,6 +23,7 @@ OVERRIDES: dict[str, dict] = {
     # without a learner runs the template in tests/test_ntkcpl.py
     "ntkcpl": {"options": {"max_candidates": 300}},
     "lookahead": {"options": {"max_candidates": 300}},
+    "wproto": {"options": {"max_candidates": 48, "max_target": 120, "max_start": 30}, "n": 5},
 }
 
 

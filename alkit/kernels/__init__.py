@@ -7,6 +7,8 @@ serve seed 002. Row blocks follow ``ALKIT_BLOCK_BYTES`` and halve on out-of-memo
 (:mod:`alkit.kernels.blocks`). The greedy k-center step also has a fused Triton kernel
 (:mod:`alkit.kernels.triton_kcenter`, ``backend="triton"``), checked against the torch path
 under the Triton interpreter; it is not the default until GPU timings show it faster.
+Optimal transport (exact EMD, batched log-domain Sinkhorn/IPOT) is in :mod:`alkit.kernels.ot`,
+greedy Wasserstein prototypes in :mod:`alkit.kernels.prototypes`.
 """
 
 from alkit.kernels.badge import badge_embedding, badge_pairwise_sqdist, badge_q, badge_seeding
@@ -18,6 +20,8 @@ from alkit.kernels.kmeans import d2_seeding, kmeans, kmeans_pp_seeding, nearest_
 from alkit.kernels.knn import knn
 from alkit.kernels.ntk import empirical_ntk, mlp_pntk
 from alkit.kernels.ntk_lookahead import greedy_ntk_select, lookahead_risk, ntk_posterior
+from alkit.kernels.ot import emd2_many, ground_cost, ipot_log, sinkhorn_log, transport_costs
+from alkit.kernels.prototypes import greedy_wasserstein_prototypes
 
 __all__ = [
     "badge_embedding",
@@ -27,6 +31,10 @@ __all__ = [
     "constrained_kmeans",
     "cpl_generation",
     "d2_seeding",
+    "emd2_many",
+    "greedy_wasserstein_prototypes",
+    "ground_cost",
+    "ipot_log",
     "default_block_rows",
     "empirical_ntk",
     "greedy_ntk_select",
@@ -43,5 +51,7 @@ __all__ = [
     "pairwise_cosine",
     "pairwise_sqeuclidean",
     "split_confusing",
+    "sinkhorn_log",
     "sq_norms",
+    "transport_costs",
 ]

@@ -10,6 +10,7 @@ from alkit.models.lenet import LeNet
 from alkit.models.mlp import MLP
 from alkit.models.mlp_bn import MLPBN
 from alkit.models.resnet import ResNet
+from alkit.models.textcnn import TextCNN
 
 MODELS: dict[str, Callable[..., TappedModel]] = {
     "lenet": LeNet,
@@ -21,6 +22,7 @@ MODELS: dict[str, Callable[..., TappedModel]] = {
     "resnet18": lambda input_shape, n_classes, **kw: ResNet(
         input_shape, n_classes, (2, 2, 2, 2), **kw
     ),
+    "textcnn": TextCNN,
 }
 
 #: The model each dataset uses when none is named.
@@ -32,6 +34,7 @@ DEFAULT_MODEL = {
     "mnist": "lenet",
     "cifar10": "resnet10",
     "svhn": "resnet10",
+    "fortunes": "textcnn",
 }
 
 
@@ -46,4 +49,14 @@ def build_model(name: str, input_shape, n_classes: int, **options) -> TappedMode
     return MODELS[name](input_shape=tuple(input_shape), n_classes=n_classes, **options)
 
 
-__all__ = ["LeNet", "MLP", "MLPBN", "MODELS", "ResNet", "TappedModel", "build_model", "model_names"]
+__all__ = [
+    "LeNet",
+    "MLP",
+    "MLPBN",
+    "MODELS",
+    "ResNet",
+    "TappedModel",
+    "TextCNN",
+    "build_model",
+    "model_names",
+]

@@ -14,6 +14,7 @@ from alkit.strategies import (  # noqa: F401  (registration)
     random,
     typiclust,
     uncertainty,
+    wasserstein,
 )
 from alkit.strategies.base import (
     Query,
