@@ -423,6 +423,7 @@ def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) ->
         device=device,
         artifacts=frozenset(artifacts),
         features=config.features,
+        n_pool=len(splits.y_pool),
     )
     for spec, strategy in strategies.items():
         strategy.preflight(setup)

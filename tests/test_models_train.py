@@ -97,7 +97,7 @@ def test_bad_training_inputs():
     X[3, 0, 0, 0] = np.inf
     with pytest.raises(AlkitError, match="training inputs contains 1 NaN/inf"):
         learner.fit(X, splits.y_pool[:10])
-    with pytest.raises(AlkitError, match="optimizer must be one of"):
+    with pytest.raises(AlkitError, match=r"optimizer \(--optimizer\) must be one of"):
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(AlkitError, match="device must be 'auto', 'cpu' or 'cuda', got 'tpu'"):
         resolve_device("tpu")

@@ -284,24 +284,24 @@ def test_memory_budget_fails_before_any_work(monkeypatch):
         get_strategy("lookahead", max_candidates=501)
     s = get_strategy("ntkcpl", max_candidates=None)
     with pytest.raises(AlkitError, match="max_candidates ≤ 500"):
-        s.preflight(1000)
-    s.preflight(400)
+        s.check_memory(1000)
+    s.check_memory(400)
     with pytest.raises(AlkitError, match="max_candidates ≤ 500"):
         s.query(cold_context(), 5)  # the digits pool (~1,200 rows) exceeds the budget
-    get_strategy("ntkcpl", max_candidates=500).preflight(10_000)
+    get_strategy("ntkcpl", max_candidates=500).check_memory(10_000)
 
 
 @pytest.mark.parametrize(
     "spec,match",
     [
         ("ntkcpl:cpl_features=ssl", "cpl_features must be one of"),
-        ("ntkcpl:c_max=0", "c_max must be a positive integer"),
+        ("ntkcpl:c_max=0", "c_max must be an integer ≥ 1"),
         ("ntkcpl:ridge=-1", "ridge must be a finite number ≥ 0"),
         ("ntkcpl:bn=train", "bn must be one of"),
-        ("ntkcpl:picks_per_step=0", "picks_per_step must be a positive integer"),
-        ("ntkcpl:prune=yes", "prune must be one of"),
+        ("ntkcpl:picks_per_step=0", "picks_per_step must be an integer ≥ 1"),
+        ("ntkcpl:prune=yes", "prune must be true or false"),
         ("lookahead:objective=entropy", "objective must be one of"),
-        ("lookahead:temperature=0", "temperature must be > 0"),
+        ("lookahead:temperature=0", "temperature must be a finite number ≥ 1e-12"),
         ("lookahead:kernel=full", "kernel must be one of"),
     ],
 )

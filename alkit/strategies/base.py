@@ -210,6 +210,7 @@ class Setup:
         device: the ``torch.device`` the learner runs on.
         artifacts: names of the artifacts the experiment builds (empty today).
         features: the name of the frozen-feature artifact the model reads, or ``None``.
+        n_pool: the size of the pool (for strategies whose memory grows with it), if known.
     """
 
     model: Any
@@ -220,6 +221,7 @@ class Setup:
     device: Any
     artifacts: frozenset[str] = frozenset()
     features: str | None = None
+    n_pool: int | None = None
 
 
 def check_needs(strategy: Strategy, needs, setup: Setup) -> None:

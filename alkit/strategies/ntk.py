@@ -45,25 +45,16 @@ from alkit.kernels.ntk_lookahead import (
     lookahead_softmax_change,
     ntk_posterior,
 )
-from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register, top_n
-
-
-def _choice(name: str, value, allowed) -> str:
-    if value not in allowed:
-        raise AlkitError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
-    return value
-
-
-def _optional_positive_int(name: str, value):
-    return None if value is None else check_positive_int(name, value)
-
-
-def _non_negative_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise AlkitError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    if not np.isfinite(value):
-        raise AlkitError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    return float(value)
+from alkit.strategies.base import (
+    Query,
+    QueryContext,
+    Setup,
+    Strategy,
+    candidate_scores,
+    register,
+    top_n,
+)
+from alkit.strategies.options import MAX_CANDIDATES, Option
 
 
 def _flat(X) -> np.ndarray:
@@ -82,7 +73,14 @@ class _NTKStrategy(Strategy):
 
     max_candidates: int | None
 
-    def preflight(self, n_pool: int) -> None:
+    def preflight(self, setup: Setup) -> None:
+        """The needs of :class:`Strategy`, then the memory of the ``M × M`` kernel on the
+        experiment's pool (``setup.n_pool``)."""
+        super().preflight(setup)
+        if setup.n_pool:
+            self.check_memory(setup.n_pool)
+
+    def check_memory(self, n_pool: int) -> None:
         """Raise now if this strategy's ``M × M`` kernel cannot fit ``ALKIT_NTK_MAX_BYTES`` on a
         pool of ``n_pool`` rows (M = min(max_candidates, n_pool))."""
         n_pool = check_positive_int("n_pool", n_pool)
@@ -159,6 +157,27 @@ class NTKCPL(_NTKStrategy):
     cold_start = True
     needs: ClassVar[frozenset[str]] = frozenset({"learner"})
 
+    option_specs = {
+        "cpl_features": Option(
+            str, choices=("al", "self"), doc="CPL on the head's embedding or the inputs"
+        ),
+        "c_max": Option(int, min=1, doc="the largest number of CPL clusters"),
+        "c0": Option(int, min=1, doc="clusters of the first constrained k-means (b_0)"),
+        "n_clusters": Option(str, choices=CLUSTER_RULES, doc="cluster-count rule (§3.4 or §4)"),
+        "max_candidates": MAX_CANDIDATES,
+        "ridge": Option(float, min=0.0, doc="ridge of K_LL relative to its mean diagonal"),
+        "f0": Option(str, choices=("head", "zero"), doc="prior outputs: a fresh head, or zero"),
+        "bn": Option(str, choices=BN_MODES, doc="BatchNorm of the fresh head"),
+        "hidden": Option(int, min=1, doc="width of the fresh MLP head"),
+        "constraints": Option(str, choices=CONSTRAINTS, doc="pairwise constraints of Alg. 2"),
+        "picks_per_step": Option(int, min=1, doc="picks per greedy step"),
+        "prune": Option(bool, doc="exact margin pruning of the risk scoring"),
+        "block_rows": Option(int, min=1, none=True, doc="candidate rows per scoring block"),
+        "max_iter": Option(int, min=1, doc="k-means iterations"),
+        "diagnostics": Option(bool, doc="record CPL purity and coverage in info"),
+        "progress": Option(bool, none=True, doc="progress bar of the greedy steps"),
+    }
+
     def __init__(
         self,
         cpl_features: str = "al",
@@ -178,21 +197,21 @@ class NTKCPL(_NTKStrategy):
         diagnostics: bool = True,
         progress: bool | None = None,
     ):
-        self.cpl_features = _choice("cpl_features", cpl_features, ("al", "self"))
-        self.c_max = check_positive_int("c_max", c_max)
-        self.c0 = check_positive_int("c0", c0)
-        self.n_clusters = _choice("n_clusters", n_clusters, CLUSTER_RULES)
-        self.max_candidates = _optional_positive_int("max_candidates", max_candidates)
-        self.ridge = _non_negative_float("ridge", ridge)
-        self.f0 = _choice("f0", f0, ("head", "zero"))
-        self.bn = _choice("bn", bn, BN_MODES)
-        self.hidden = check_positive_int("hidden", hidden)
-        self.constraints = _choice("constraints", constraints, CONSTRAINTS)
-        self.picks_per_step = check_positive_int("picks_per_step", picks_per_step)
-        self.prune = _choice("prune", prune, (True, False))
-        self.block_rows = _optional_positive_int("block_rows", block_rows)
-        self.max_iter = check_positive_int("max_iter", max_iter)
-        self.diagnostics = _choice("diagnostics", diagnostics, (True, False))
+        self.cpl_features = cpl_features
+        self.c_max = c_max
+        self.c0 = c0
+        self.n_clusters = n_clusters
+        self.max_candidates = max_candidates
+        self.ridge = float(ridge)
+        self.f0 = f0
+        self.bn = bn
+        self.hidden = hidden
+        self.constraints = constraints
+        self.picks_per_step = picks_per_step
+        self.prune = prune
+        self.block_rows = block_rows
+        self.max_iter = max_iter
+        self.diagnostics = diagnostics
         self.progress = progress
         if self.max_candidates is not None:
             check_ntk_memory(self.max_candidates, 8, who=f"strategy {self.name!r}")
@@ -311,6 +330,20 @@ class LookAhead(_NTKStrategy):
     deterministic = False
     needs: ClassVar[frozenset[str]] = frozenset({"learner"})
 
+    option_specs = {
+        "max_candidates": MAX_CANDIDATES,
+        "objective": Option(
+            str, choices=("pseudo_contrastive", "t_softmax"), doc="look-ahead objective"
+        ),
+        "ridge": Option(
+            float, min=0.0, none=True, doc="relative ridge (none: the authors' schedule)"
+        ),
+        "temperature": Option(float, min=1e-12, doc="softmax temperature of t_softmax"),
+        "kernel": Option(str, choices=("auto", "closed_form", "empirical"), doc="NTK computation"),
+        "prune": Option(bool, doc="exact margin pruning of the risk scoring"),
+        "block_rows": Option(int, min=1, none=True, doc="candidate rows per scoring block"),
+    }
+
     def __init__(
         self,
         max_candidates: int | None = 4000,
@@ -321,15 +354,13 @@ class LookAhead(_NTKStrategy):
         prune: bool = True,
         block_rows: int | None = None,
     ):
-        self.max_candidates = _optional_positive_int("max_candidates", max_candidates)
-        self.prune = _choice("prune", prune, (True, False))
-        self.objective = _choice("objective", objective, ("pseudo_contrastive", "t_softmax"))
-        self.ridge = None if ridge is None else _non_negative_float("ridge", ridge)
-        self.temperature = _non_negative_float("temperature", temperature)
-        if self.temperature == 0:
-            raise AlkitError("temperature must be > 0, got 0")
-        self.kernel = _choice("kernel", kernel, ("auto", "closed_form", "empirical"))
-        self.block_rows = _optional_positive_int("block_rows", block_rows)
+        self.max_candidates = max_candidates
+        self.prune = prune
+        self.objective = objective
+        self.ridge = None if ridge is None else float(ridge)
+        self.temperature = float(temperature)
+        self.kernel = kernel
+        self.block_rows = block_rows
         if self.max_candidates is not None:
             check_ntk_memory(self.max_candidates, 8, who=f"strategy {self.name!r}")
 
