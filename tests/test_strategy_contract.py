@@ -18,6 +18,8 @@ OVERRIDES: dict[str, dict] = {
     # I_Dis needs the alignment stage's critic; tests/test_gmm_strategies.py runs the full
     # contract with one attached.
     "gmm_hybrid": {"options": {"metrics": "like+ent"}},
+    # the tiny WGAN-GP and auto-encoder artifacts of tests/conftest.py (trained once)
+    "asal": {"context": {"artifacts": True}, "options": {"steps": 20}},
 }
 
 

@@ -1,6 +1,7 @@
 """Strategies and their registry. Importing this package registers every strategy."""
 
 from alkit.strategies import (  # noqa: F401  (registration)
+    asal,
     badge,
     bayesian,
     coreset,
