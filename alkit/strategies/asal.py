@@ -250,11 +250,13 @@ class ASAL(Strategy):
 
     def _feature_store(self, ctx, fmap, modules, device, key_objects) -> tuple[FeatureStore, bool]:
         """The cached store for this pool and these artifacts (``cls``: always rebuilt)."""
-        key = (ctx.pool.X, len(ctx.pool), *key_objects)
-        same = len(key) == len(self._store_key) and all(
-            a is b for a, b in zip(key, self._store_key, strict=True)
+        key = (ctx.pool.X, *key_objects)
+        same = (
+            self._store is not None
+            and len(ctx.pool) == self._store.index.n
+            and all(a is b for a, b in zip(key, self._store_key, strict=True))
         )
-        if self.features != "cls" and same and self._store is not None:
+        if self.features != "cls" and same:
             return self._store, False
         store = self._build_store(ctx.pool.X, fmap, modules, device)
         if self.features != "cls":
