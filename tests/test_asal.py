@@ -14,6 +14,7 @@ from conftest import cached_splits, make_context
 from sklearn.decomposition import PCA as SkPCA
 from strategy_template import check_strategy_contract
 
+from alkit import metrics
 from alkit.errors import AlkitError
 from alkit.kernels.latent import ascend_entropy
 from alkit.kernels.nn_index import BACKENDS, EXACT_BACKENDS, NearestIndex
@@ -298,3 +299,22 @@ def test_asal_errors_before_any_work():
     ]:
         with pytest.raises(AlkitError, match=word):
             get_strategy(spec)
+
+
+def test_asal_picks_are_more_uncertain_than_random_and_the_diagnostic_agrees():
+    """Fig. 3b: the matched samples' entropy under the model that chose them exceeds the pool
+    mean (what random sampling picks in expectation) in the pixel and classifier spaces."""
+    ctx = make_context(seed=0, artifacts=True)
+    pool_mean = metrics.pick_entropy(ctx.predict_proba(ctx.unlabeled_idx))
+    for features in ("gray", "cls"):
+        values = []
+        for seed in range(3):
+            c = make_context(seed=seed, artifacts=True)
+            q = get_strategy("asal", features=features, steps=30).query(c, 10)
+            assert q.info["pick_entropy"] == pytest.approx(
+                metrics.pick_entropy(c.predict_proba(q.indices))
+            )
+            values.append(q.info["pick_entropy"])
+        assert np.mean(values) > 1.2 * pool_mean, (features, values, pool_mean)
+    assert np.isnan(metrics.pick_entropy(np.zeros((0, 3))))
+    np.testing.assert_allclose(metrics.pick_entropy([[0.5, 0.5], [1.0, 0.0]]), math.log(2) / 2)
