@@ -189,6 +189,21 @@ def test_matching_is_greedy_without_replacement_and_never_labelled(backend):
         index.match(Q, exclude_N=np.ones(len(S), bool))
 
 
+def test_approximate_matching_falls_back_to_an_exact_scan_and_stays_valid():
+    if not backend_available("faiss"):
+        pytest.skip("faiss-cpu not installed")
+    S, Q = pool_store()
+    exclude = np.ones(len(S), bool)
+    exclude[np.random.default_rng(4).choice(len(S), 80, replace=False)] = False  # 80 free rows
+    index = NearestIndex(S, "faiss", approx_max_k=8)
+    m = index.match(Q[:40], exclude_N=exclude, per_query=2, k0=1)
+    flat = m.indices_Q_p.ravel()
+    assert len(np.unique(flat)) == 80 and not exclude[flat].any()  # every free row, once
+    d = np.linalg.norm(S[m.indices_Q_p].astype(np.float64) - Q[:40, None], axis=2)
+    np.testing.assert_allclose(m.distances_Q_p, d, rtol=1e-9)
+    assert (m.ranks_Q_p == len(S)).any()  # some matches came from the exact scan
+
+
 # -- the strategy ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "options",

@@ -5,6 +5,9 @@ runs where its input lives. Row blocks follow ``ALKIT_BLOCK_BYTES`` and halve on
 (:mod:`alkit.kernels.blocks`). The greedy k-center step also has a fused Triton kernel
 (:mod:`alkit.kernels.triton_kcenter`, ``backend="triton"``), checked against the torch path
 under the Triton interpreter; it is not the default until GPU timings show it faster.
+Seed 004 (ASAL) adds latent entropy ascent (:mod:`~alkit.kernels.latent`), exact and streamed
+PCA (:mod:`~alkit.kernels.pca`) and a nearest-neighbour index that matches without replacement
+(:mod:`~alkit.kernels.nn_index`).
 """
 
 from alkit.kernels.badge import badge_embedding, badge_pairwise_sqdist, badge_q, badge_seeding
@@ -13,8 +16,17 @@ from alkit.kernels.distances import min_sqdist, pairwise_cosine, pairwise_sqeucl
 from alkit.kernels.kcenter import kcenter_greedy
 from alkit.kernels.kmeans import d2_seeding, kmeans, kmeans_pp_seeding, nearest_to_centres
 from alkit.kernels.knn import knn
+from alkit.kernels.latent import ascend_entropy
+from alkit.kernels.nn_index import NearestIndex
+from alkit.kernels.pca import PCA, fit_pca, fit_pca_streamed, project_streamed
 
 __all__ = [
+    "PCA",
+    "NearestIndex",
+    "ascend_entropy",
+    "fit_pca",
+    "fit_pca_streamed",
+    "project_streamed",
     "badge_embedding",
     "badge_pairwise_sqdist",
     "badge_q",

@@ -84,6 +84,8 @@ class NearestIndex:
         hnsw_m, ef_construction, ef_search: FAISS HNSW parameters (graph degree, build and
             search beam widths; the search beam is at least ``k``).
         n_neighbors: pynndescent's graph degree.
+        approx_max_k: the longest list asked of an approximate backend during matching; past it
+            the free rows are scanned exactly.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class NearestIndex:
         ef_construction: int = 80,
         ef_search: int = 64,
         n_neighbors: int = 30,
+        approx_max_k: int = 1024,
     ):
         if backend not in BACKENDS:
             raise AlkitError(f"index backend must be one of {BACKENDS}, got {backend!r}")
@@ -105,6 +108,7 @@ class NearestIndex:
         check_finite("S_N_D", S)
         self.backend, self.seed, self.block_rows = backend, int(seed), block_rows
         self.ef_search = check_positive_int("ef_search", ef_search)
+        self.approx_max_k = check_positive_int("approx_max_k", approx_max_k)
         self.S_t = S.float()
         self.S_np = self.S_t.detach().cpu().numpy()
         self.n, self.dim = self.S_np.shape
@@ -178,7 +182,7 @@ class NearestIndex:
         Queries are served greedily in ``order`` (default ``0 … Q−1``; ASAL passes descending
         synthetic entropy): each takes its nearest free rows among its ``k0·per_query`` nearest;
         if they are all gone the query is repeated with twice as many; an approximate backend
-        whose list still has none left (or once ``k`` exceeds 1,024) scans the free rows exactly.
+        whose list still has none left at ``approx_max_k`` scans the free rows exactly.
         The result equals this greedy rule applied to exact brute-force distances whenever the
         backend is exact.
 
@@ -225,7 +229,7 @@ class NearestIndex:
                             break
                 if got == per_query:
                     break
-                if kk >= self.n or (not self.exact and kk > 1024):
+                if kk >= self.n or (not self.exact and kk >= self.approx_max_k):
                     got = self._scan_free(Q[q], taken, q, got, per_query, out_i, out_d, out_r)
                     break
                 # restart this query's scan with a longer list; rows it took stay taken
