@@ -181,7 +181,8 @@ class NearestIndex:
 
         Queries are served greedily in ``order`` (default ``0 … Q−1``; ASAL passes descending
         synthetic entropy): each takes its nearest free rows among its ``k0·per_query`` nearest;
-        if they are all gone the query is repeated with twice as many; an approximate backend
+        if they are all gone the query is repeated with twice as many (or with the longest list
+        an earlier query needed, since collisions cluster); an approximate backend
         whose list still has none left at ``approx_max_k`` scans the free rows exactly.
         The result equals this greedy rule applied to exact brute-force distances whenever the
         backend is exact.
@@ -216,7 +217,7 @@ class NearestIndex:
         out_r = np.full((len(Q), per_query), -1, dtype=np.int64)
         k = min(self.n, k0 * per_query)
         dists, idx = self.query(Q, k) if len(Q) else (None, None)
-        requeries = 0
+        requeries, k_next = 0, k  # an exhausted query starts from the longest list asked so far
         for q in order:
             row_d, row_i, got, kk = dists[q], idx[q], 0, k
             while True:
@@ -235,7 +236,8 @@ class NearestIndex:
                 # restart this query's scan with a longer list; rows it took stay taken
                 for j in range(got):
                     taken[out_i[q, j]] = False
-                got, kk = 0, min(self.n, 2 * kk)
+                got = 0
+                kk = k_next = min(self.n, max(2 * kk, k_next))
                 requeries += 1
                 row_d, row_i = (a[0] for a in self.query(Q[q : q + 1], kk))
         return Matching(out_i, out_d, out_r, requeries)
