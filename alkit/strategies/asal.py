@@ -267,6 +267,9 @@ class ASAL(Strategy):
     def select(self, ctx: QueryContext, n: int) -> Query:
         t_start = time.perf_counter()
         generator, critic, autoencoder = gan_artifacts(ctx, self.features)
+        latent_dim = getattr(generator, "latent_dim", None)
+        if not isinstance(latent_dim, int):
+            raise AlkitError("the wgan_gp generator must expose latent_dim (its input width)")
         learner = ctx.require_learner(self.name)
         device = learner.device
         generator = self._on(generator, device)
@@ -284,9 +287,6 @@ class ASAL(Strategy):
         n_syn = max(-(-n // per), min(n * self.oversample, n_free // per))
         if n_syn * per > n_free:  # too few free samples for k matches each: match one each
             n_syn, per = min(n * self.oversample, n_free), 1
-        latent_dim = generator.latent_dim if hasattr(generator, "latent_dim") else None
-        if latent_dim is None:
-            raise AlkitError("the wgan_gp generator must expose latent_dim (its input width)")
         z0 = ctx.rng.standard_normal((n_syn, latent_dim)).astype(np.float32)
 
         t0 = time.perf_counter()
