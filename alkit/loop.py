@@ -530,12 +530,11 @@ def _fit(learner: Learner, pool: Pool, config: ExperimentConfig, seed: int, rnd:
 
 
 def _mean_entropy(ctx: QueryContext, picks: np.ndarray) -> float:
-    """The mean predictive entropy (nats) of ``picks`` under the model that chose them (ASAL's
-    Fig. 3b measure, recorded for every strategy); NaN when the round had no model."""
+    """The mean predictive entropy of ``picks`` under the model that chose them
+    (:func:`alkit.metrics.pick_entropy`, recorded for every strategy); NaN without a model."""
     if ctx.learner is None:
         return float("nan")
-    probs = np.clip(ctx.predict_proba(picks).astype(np.float64), 1e-12, 1.0)
-    return float(-(probs * np.log(probs)).sum(1).mean())
+    return metrics.pick_entropy(ctx.predict_proba(picks))
 
 
 def _run_one(

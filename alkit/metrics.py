@@ -144,3 +144,15 @@ def effective_budget_ratio(budgets, mean, rand_mean, rand_std, mode: str = "axis
             cross = b0 + (b1 - b0) * g0 / (g0 - g1)  # where the line through the gaps is 0
             length += (cross - b0) if g0 > 0 else (b1 - cross)
     return float(length / b[-1])
+
+
+def pick_entropy(probs_N_C) -> float:
+    """Mean predictive entropy (nats) of a round's picks under the model that chose them:
+    ``mean_n −Σ_c p_nc log p_nc`` over the ``N × C`` probabilities of the picked samples
+    (seed 004's Fig. 3b/13 diagnostic, comparable across every strategy); NaN for no picks."""
+    p = np.asarray(probs_N_C, dtype=np.float64)
+    if p.ndim != 2:
+        raise AlkitError(f"probs_N_C must be an N × C array, got shape {p.shape}")
+    if len(p) == 0:
+        return float("nan")
+    return float(-(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1).mean())

@@ -24,6 +24,8 @@ OVERRIDES: dict[str, dict] = {
     "ntkcpl": {"options": {"max_candidates": 300}},
     "lookahead": {"options": {"max_candidates": 300}},
     "wproto": {"options": {"max_candidates": 48, "max_target": 120, "max_start": 30}, "n": 5},
+    # the tiny WGAN-GP and auto-encoder artifacts of tests/conftest.py (trained once)
+    "asal": {"context": {"artifacts": True}, "options": {"steps": 20}},
 }
 
 

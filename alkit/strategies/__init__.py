@@ -2,6 +2,7 @@
 
 from alkit.strategies import (  # noqa: F401  (registration)
     adversarial,
+    asal,
     badge,
     bayesian,
     committee,
