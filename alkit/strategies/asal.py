@@ -41,6 +41,7 @@ from alkit.kernels.latent import OBJECTIVES, Z_PROJECTIONS, ascend_entropy, modu
 from alkit.kernels.nn_index import BACKENDS, NearestIndex
 from alkit.kernels.pca import PCA, fit_pca_streamed, project_streamed
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
+from alkit.strategies.options import Option
 from alkit.strategies.uncertainty import entropy
 
 FEATURE_SPACES = ("gray", "auto", "disc", "cls")
@@ -85,21 +86,6 @@ def _eval(*modules):
             m.train(mode)
 
 
-def _check_int(name: str, value, low: int = 1, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        allowed = f"an integer ≥ {low}" + (" or None" if allow_none else "")
-        raise AlkitError(f"asal option {name} must be {allowed}, got {value!r}")
-    return int(value)
-
-
-def _check_choice(name: str, value, allowed):
-    if value not in allowed:
-        raise AlkitError(f"asal option {name} must be one of {allowed}, got {value!r}")
-    return value
-
-
 @register
 class ASAL(Strategy):
     """Generate high-entropy samples with a GAN and label their nearest real pool samples.
@@ -128,6 +114,30 @@ class ASAL(Strategy):
     deterministic = False
     needs: ClassVar[frozenset[str]] = frozenset({"learner", "artifact:wgan_gp"})
 
+    option_specs = {
+        "features": Option(
+            str, choices=FEATURE_SPACES, doc="matching space (gray, auto, disc, cls)"
+        ),
+        "pca_dim": Option(int, min=1, doc="PCA dimensions of the matching space (paper: 50)"),
+        "steps": Option(int, min=1, doc="Adam steps of the latent ascent (eq. 1)"),
+        "lr": Option(float, min=1e-12, doc="learning rate of the latent ascent"),
+        "latent_batch": Option(int, min=1, none=True, doc="latents per ascent batch"),
+        "objective": Option(str, choices=OBJECTIVES, doc="entropy, or margin (binary linear)"),
+        "z_project": Option(
+            str,
+            choices=tuple(z for z in Z_PROJECTIONS if z),
+            none=True,
+            doc="keep latents on the sphere",
+        ),  # fmt: skip
+        "index": Option(str, choices=BACKENDS, doc="nearest-neighbour backend"),
+        "neighbors": Option(int, min=1, doc="pool matches per synthetic sample (appendix)"),
+        "oversample": Option(int, min=1, doc="synthetic samples per pick (appendix)"),
+        "match_k": Option(int, min=1, doc="neighbours fetched per query while matching"),
+        "pca_fit_rows": Option(int, min=2, none=True, doc="pool rows the PCA is fitted on"),
+        "feature_batch": Option(int, min=1, doc="rows per feature pass"),
+        "block_rows": Option(int, min=1, none=True, doc="rows per brute-force block"),
+    }
+
     def __init__(
         self,
         features: str = "gray",
@@ -145,27 +155,28 @@ class ASAL(Strategy):
         feature_batch: int = 1024,
         block_rows: int | None = None,
     ):
-        self.features = _check_choice("features", features, FEATURE_SPACES)
-        self.pca_dim = _check_int("pca_dim", pca_dim)
-        self.steps = _check_int("steps", steps)
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise AlkitError(f"asal option lr must be a positive number, got {lr!r}")
+        self.features = features
+        self.pca_dim = pca_dim
+        self.steps = steps
         self.lr = float(lr)
-        self.latent_batch = _check_int("latent_batch", latent_batch, allow_none=True)
-        self.objective = _check_choice("objective", objective, OBJECTIVES)
-        self.z_project = _check_choice("z_project", z_project, Z_PROJECTIONS)
-        self.index = _check_choice("index", index, BACKENDS)
-        self.neighbors = _check_int("neighbors", neighbors)
-        self.oversample = _check_int("oversample", oversample)
-        self.match_k = _check_int("match_k", match_k)
-        self.pca_fit_rows = _check_int("pca_fit_rows", pca_fit_rows, low=2, allow_none=True)
-        self.feature_batch = _check_int("feature_batch", feature_batch)
-        self.block_rows = _check_int("block_rows", block_rows, allow_none=True)
-        if features == "auto":
-            self.needs = self.needs | {"artifact:autoencoder"}
+        self.latent_batch = latent_batch
+        self.objective = objective
+        self.z_project = z_project
+        self.index = index
+        self.neighbors = neighbors
+        self.oversample = oversample
+        self.match_k = match_k
+        self.pca_fit_rows = pca_fit_rows
+        self.feature_batch = feature_batch
+        self.block_rows = block_rows
         self._store_key: tuple = ()
         self._store: FeatureStore | None = None
         self._moved: dict[int, tuple[torch.nn.Module, torch.nn.Module]] = {}
+
+    def requirements(self) -> frozenset[str]:
+        """The GAN always; the auto-encoder too when matching in its code space."""
+        extra = {"artifact:autoencoder"} if self.features == "auto" else set()
+        return frozenset(self.needs | extra)
 
     def __repr__(self) -> str:
         return f"ASAL(features={self.features!r}, index={self.index!r})"
