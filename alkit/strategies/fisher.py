@@ -28,10 +28,10 @@ from alkit.kernels.fisher import (
     fisher_features,
     global_pool,
     kcenter_similarity,
-    mc_pseudo_labels,
     merge_rank_by_rank,
     pfk_topk,
 )
+from alkit.kernels.fisher_mc import check_mc_samples, mc_pseudo_labels
 from alkit.models import LeNet
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register, top_n
 
@@ -112,13 +112,14 @@ class _FisherStrategy(Strategy):
         taps=None,
         length: int | None = None,
         top_k: int = 32,
-        n_mc: int = 32,
+        n_mc: int = 128,
         max_candidates: int | None = None,
         block_size: int = 4096,
         batch_size: int = 256,
         mc_degrees: float = 5.0,
         mc_noise: float = 0.05,
-        mc_centred: bool = True,
+        mc_centred: bool = False,
+        mc_standardize: bool = True,
     ):
         if estimator is True:  # get_strategy("pfk:estimator=true") parses "true" as a bool
             estimator = "true"
@@ -139,7 +140,11 @@ class _FisherStrategy(Strategy):
         self.batch_size = batch_size
         self.mc_degrees = mc_degrees
         self.mc_noise = mc_noise
-        self.mc_centred = bool(mc_centred)
+        for option, value in (("mc_centred", mc_centred), ("mc_standardize", mc_standardize)):
+            if not isinstance(value, bool):
+                raise AlkitError(f"{option} must be true or false, got {value!r}")
+        self.mc_centred = mc_centred
+        self.mc_standardize = mc_standardize
 
     def resolve_taps(self, model, x_1) -> tuple[str, ...]:
         if self.taps is not None:
@@ -158,6 +163,9 @@ class _FisherStrategy(Strategy):
             return ctx.pool.oracle.peek(scored), {}
         if self.estimator == "phat":
             return (lambda z, logits: nearest_validation_labels(z, zv_M_L, y_val)), {}
+        if self.estimator == "mc_mi":
+            widths = tap_widths(model, X_pool[:1])
+            check_mc_samples(self.n_mc, [widths[t] for t in taps], option="n_mc")
         labels, _, backward_per = mc_pseudo_labels(
             model,
             X_pool,
@@ -169,6 +177,7 @@ class _FisherStrategy(Strategy):
             noise_std=self.mc_noise,
             seed=int(ctx.rng.integers(2**31)),
             centred=self.mc_centred,
+            standardize=self.mc_standardize,
         )
         n = len(scored)
         return labels, {"forward": self.n_mc * n, "backward": backward_per * n}
@@ -246,8 +255,11 @@ class PFK(_FisherStrategy):
     Options: ``kernel`` (``"rzg"`` = R_z ∘ R_g, the paper; ``"sum"`` = R_z + R_g, the authors'
     code; ``"rz"`` = PCC), ``estimator`` S (``"phat"`` p̂(y, z) from the nearest validation
     sample, ``"yhat"`` the model's argmax, ``"mc_trace"`` / ``"mc_mi"`` Monte-Carlo over
-    ``n_mc`` perturbations (``mc_centred=False``: the authors' uncentred trace), ``"true"`` the
-    hidden labels — an ablation that peeks at the oracle),
+    ``n_mc`` perturbations (128, the authors' K; ``mc_mi`` needs ``n_mc ≥ 2 L_j + 1`` for the
+    widest tap; ``mc_centred=True`` centres the trace over the K samples instead of per sample,
+    ``mc_standardize=False`` skips the eq. 6 standardisation: see
+    :mod:`alkit.kernels.fisher_mc`), ``"true"`` the hidden labels — an ablation that peeks at
+    the oracle),
     ``taps`` (comma-separated) or ``length`` L, ``top_k`` matches per centre (32),
     ``max_candidates`` to score a random pool subset, ``block_size`` pool columns per block.
     """
