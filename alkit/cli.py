@@ -176,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=S, help=f"output folder, resumed if it exists ({DEFAULT_OUT})")
     b.add_argument("--quiet", action="store_true", help="no progress bars and no progress lines")
     sub.add_parser("list", help="list strategies, datasets and models")
+    w = sub.add_parser("sweep", help="run a grid of experiments, one run folder per cell (Ray)")
+    w.add_argument("--config", required=True, help="sweep file (.toml): [experiment] and [grid]")
+    w.add_argument("--address", help="join a Ray cluster: auto or ray://HOST:10001")
+    w.add_argument("--workers", type=int, help="CPUs of a local Ray instance (0: no Ray)")
+    w.add_argument("--out", help="sweep folder (default: the file's out)")
+    w.add_argument("--dry-run", action="store_true", help="list the cells and their status, exit")
+    w.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
@@ -337,10 +344,32 @@ def _list() -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from alkit.sweep import SweepConfig, cell_status, run_sweep
+
+    sweep = SweepConfig.from_dict(load_config_file(args.config), source=args.config)
+    if args.dry_run:
+        out = args.out or sweep.out
+        for cell in sweep.cells():
+            print(f"{cell_status(out, cell):8s} {cell.name}")
+        return 0
+    report = run_sweep(sweep, address=args.address, workers=args.workers, out=args.out,
+                       quiet=args.quiet)  # fmt: skip
+    print(
+        f"{len(report.cells)} cells ({len(report.ran)} run now, "
+        f"{len(report.cells) - len(report.ran)} already finished) in "
+        f"{report.wall_seconds:.1f} s on {report.executor}; folders under {report.out}"
+    )
+    return 0
+
+
+COMMANDS = {"bench": _bench, "list": lambda args: _list(), "sweep": _sweep}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _bench(args) if args.command == "bench" else _list()
+        return COMMANDS[args.command](args)
     except AlkitError as exc:
         print(f"alkit: error: {exc}", file=sys.stderr)
         return 2
