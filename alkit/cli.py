@@ -183,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", help="sweep folder (default: the file's out)")
     w.add_argument("--dry-run", action="store_true", help="list the cells and their status, exit")
     w.add_argument("--quiet", action="store_true", help="no progress lines")
+    c = sub.add_parser("claims", help="test the papers' headline claims; write CLAIMS.md")
+    c.add_argument("--quick", action="store_true", help="tiny smoke protocols (rows marked)")
+    c.add_argument("--only", action="append", metavar="ROW", help="a row id or a seed number")
+    c.add_argument("--list", action="store_true", help="list the rows and exit")
+    c.add_argument("--seeds", type=int, help="run seeds 0 … N-1 instead of the rows' own")
+    c.add_argument("--out", help="run folders (default runs/claims, runs/claims-quick)")
+    c.add_argument("--report-dir", help="where CLAIMS.md and claims.json go (default: --out)")
+    c.add_argument("--address", help="join a Ray cluster: auto or ray://HOST:10001")
+    c.add_argument("--workers", type=int, help="CPUs of a local Ray instance (0: no Ray)")
+    c.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per cell's task")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
@@ -363,7 +374,30 @@ def _sweep(args) -> int:
     return 0
 
 
-COMMANDS = {"bench": _bench, "list": lambda args: _list(), "sweep": _sweep}
+def _claims(args) -> int:
+    from alkit.claims import get_claims, run_claims
+
+    if args.list:
+        for claim in get_claims(args.only):
+            print(f"{claim.id:24s} {claim.source}: {claim.paper_value}")
+        return 0
+    out = args.out or ("runs/claims-quick" if args.quick else "runs/claims")
+    rows = run_claims(
+        only=args.only, quick=args.quick, out=out, report_dir=args.report_dir,
+        address=args.address, workers=args.workers,
+        seeds=None if args.seeds is None else range(args.seeds), num_gpus=args.num_gpus,
+        quiet=args.quiet,
+    )  # fmt: skip
+    for row in rows:
+        m = row.measurement
+        value = "n/a" if m is None else f"{m.value:.1f} [{m.low:.1f}, {m.high:.1f}]"
+        verdict = "not measurable here" if m is None else m.verdict
+        print(f"{row.claim.id:24s} {value:>22s} {row.claim.unit:16s} {verdict}")
+    print(f"report: {Path(args.report_dir or out) / 'CLAIMS.md'}")
+    return 0
+
+
+COMMANDS = {"bench": _bench, "list": lambda args: _list(), "sweep": _sweep, "claims": _claims}
 
 
 def main(argv=None) -> int:
