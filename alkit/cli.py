@@ -188,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--only", action="append", metavar="ROW", help="a row id or a seed number")
     c.add_argument("--list", action="store_true", help="list the rows and exit")
     c.add_argument("--seeds", type=int, help="run seeds 0 … N-1 instead of the rows' own")
+    c.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a field of every experiment, e.g. pool_size=5000 or train.epochs=10",
+    )
     c.add_argument("--out", help="run folders (default runs/claims, runs/claims-quick)")
     c.add_argument("--report-dir", help="where CLAIMS.md and claims.json go (default: --out)")
     c.add_argument("--address", help="join a Ray cluster: auto or ray://HOST:10001")
@@ -382,11 +389,13 @@ def _claims(args) -> int:
             print(f"{claim.id:24s} {claim.source}: {claim.paper_value}")
         return 0
     out = args.out or ("runs/claims-quick" if args.quick else "runs/claims")
+    overrides = _key_values(args.set, "--set")
+    if args.seeds is not None:
+        overrides["seeds"] = list(range(args.seeds))
     rows = run_claims(
         only=args.only, quick=args.quick, out=out, report_dir=args.report_dir,
-        address=args.address, workers=args.workers,
-        seeds=None if args.seeds is None else range(args.seeds), num_gpus=args.num_gpus,
-        quiet=args.quiet,
+        address=args.address, workers=args.workers, overrides=overrides,
+        num_gpus=args.num_gpus, quiet=args.quiet,
     )  # fmt: skip
     for row in rows:
         m = row.measurement

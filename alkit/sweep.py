@@ -102,7 +102,7 @@ def cells_for(config: ExperimentConfig, params: dict | None = None) -> list[Cell
     return out
 
 
-def _set_field(fields: dict, key: str, value) -> None:
+def set_field(fields: dict, key: str, value) -> None:
     """``fields[key] = value``; a dotted key ``train.lr`` sets a field of a nested table."""
     *path, last = key.split(".")
     target = fields
@@ -167,7 +167,7 @@ class SweepConfig:
             fields = json.loads(json.dumps(self.experiment))
             params = {}
             for key, value in zip(keys, values, strict=True):
-                _set_field(fields, key, value)
+                set_field(fields, key, value)
                 params[key] = value
             for key in PER_CELL:
                 if key in self.grid:

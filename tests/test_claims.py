@@ -113,14 +113,26 @@ def test_another_module_can_register_a_row_and_run_it_alone(tmp_path, monkeypatc
         statistic=lambda c, idx: (
             c.mean_accuracy("run", "margin", idx) - c.mean_accuracy("run", "random", idx)
         ),
-        protocol=lambda quick: "digits, 30 labels",
-        differences=lambda quick: ["a test row"],
+        protocol=lambda exps, quick: f"digits, seeds {list(exps['run'].seeds)}",
+        differences=lambda exps, quick: [f"{exps['run'].train.epochs} epochs"],
     )
     monkeypatch.setitem(_CLAIMS, claim.id, claim)
     assert get_claims(["999"]) == [claim]
     (row,) = run_claims(only=[claim.id], out=tmp_path, workers=0, quiet=True, n_boot=200)
     assert row.measurement.verdict in VERDICTS and row.measurement.seeds == [0, 1]
     assert "999-margin-beats-random" in (tmp_path / "CLAIMS.md").read_text()
+    # overrides change every experiment of the row, and the report says so
+    (row,) = run_claims(
+        only=[claim.id], out=tmp_path / "o", workers=0, quiet=True, n_boot=200,
+        overrides={"seeds": [1], "train.epochs": 1},
+    )  # fmt: skip
+    (entry,) = json.loads((tmp_path / "o" / "claims.json").read_text())["rows"]
+    assert entry["protocol"] == "digits, seeds [1]" and entry["differences_from_paper"] == [
+        "1 epochs"
+    ]
+    assert entry["experiments"]["run"]["train"]["epochs"] == 1
+    assert entry["rerun"] == f"alkit claims --only {claim.id} --set seeds=[1] --set train.epochs=1"
+    assert row.measurement.seeds == [1] and row.measurement.low == row.measurement.high
     with pytest.raises(AlkitError, match="unknown claim row"):
         get_claims(["no-such-row"])
 

@@ -42,8 +42,10 @@ class Claim:
         unit: the unit of both numbers.
         experiments: ``experiments(quick) -> {name: ExperimentConfig}``.
         statistic: our number from the experiments' :class:`Curves` for a multiset of seeds.
-        protocol: ``protocol(quick) -> str``: data, budget, model, seeds, in one paragraph.
-        differences: ``differences(quick) -> list[str]``: every difference from the paper.
+        protocol: ``protocol(experiments, quick) -> str``: data, budget, model, seeds, in one
+            paragraph, read from the experiments actually run (overrides included).
+        differences: ``differences(experiments, quick) -> list[str]``: every difference from
+            the paper, read the same way.
         details: ``details(curves) -> dict``: secondary numbers for the report (optional).
     """
 
@@ -56,8 +58,8 @@ class Claim:
     unit: str
     experiments: Callable[[bool], dict[str, ExperimentConfig]]
     statistic: Statistic
-    protocol: Callable[[bool], str]
-    differences: Callable[[bool], list[str]]
+    protocol: Callable[[dict[str, ExperimentConfig], bool], str]
+    differences: Callable[[dict[str, ExperimentConfig], bool], list[str]]
     details: Callable[[Curves], dict] = field(default=lambda curves: {})
 
 

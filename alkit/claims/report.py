@@ -15,8 +15,9 @@ import pandas as pd
 from alkit.claims.base import Claim, Measurement, get_claims, measure
 from alkit.data import load_dataset
 from alkit.errors import DatasetUnavailableError
+from alkit.loop import ExperimentConfig
 from alkit.results import atomic_write_bytes
-from alkit.sweep import Cell, cells_for, collect, ray_available, run_cells
+from alkit.sweep import Cell, cells_for, collect, ray_available, run_cells, set_field
 
 REPORT_MD = "CLAIMS.md"
 REPORT_JSON = "claims.json"
@@ -30,15 +31,24 @@ class Row:
     quick: bool
     experiments: dict
     cells: dict[str, list[Cell]]
+    overrides: dict = dataclasses.field(default_factory=dict)
     measurement: Measurement | None = None
     unavailable: str | None = None
 
 
-def _experiments(claim: Claim, quick: bool, seeds) -> dict:
+def _experiments(claim: Claim, quick: bool, overrides: dict | None) -> dict:
+    """The row's experiments with ``overrides`` (field → value; dotted ``train.epochs`` for a
+    training field) applied to each; every field is checked again."""
     exps = claim.experiments(quick)
-    if seeds is not None:
-        exps = {k: dataclasses.replace(c, seeds=tuple(seeds)) for k, c in exps.items()}
-    return exps
+    if not overrides:
+        return exps
+    out = {}
+    for name, config in exps.items():
+        fields = config.to_dict()
+        for key, value in overrides.items():
+            set_field(fields, key, value)
+        out[name] = ExperimentConfig.from_dict(fields, source=f"the overrides of {claim.id}")
+    return out
 
 
 def _availability(exps: dict) -> str | None:
@@ -57,7 +67,7 @@ def run_claims(
     report_dir: str | os.PathLike | None = None,
     address: str | None = None,
     workers: int | None = None,
-    seeds=None,
+    overrides: dict | None = None,
     num_gpus: float = 0.0,
     n_boot: int = 2000,
     quiet: bool = False,
@@ -68,14 +78,17 @@ def run_claims(
     strategy × seed, shared between rows that run the same cell) and run through
     :func:`alkit.sweep.run_cells`: on Ray when it is installed (``address`` or ``workers``
     local CPUs), else, or with ``workers=0``, one after another in this process — the same
-    results either way. A finished cell is reused, an interrupted one resumed. ``seeds``
-    overrides every experiment's seeds. The report goes to ``report_dir`` (default: ``out``).
+    results either way. A finished cell is reused, an interrupted one resumed. ``overrides``
+    (field → value, e.g. ``{"seeds": [0, 1, 2], "train.epochs": 10}``) change every
+    experiment, and the report's protocol text shows them. The report goes to ``report_dir``
+    (default: ``out``).
     """
     out = Path(out)
     rows = []
     for claim in get_claims(only):
-        exps = _experiments(claim, quick, seeds)
+        exps = _experiments(claim, quick, overrides)
         row = Row(claim, quick, exps, {name: cells_for(c) for name, c in exps.items()})
+        row.overrides = dict(overrides or {})
         row.unavailable = _availability(exps)
         rows.append(row)
     cells = [c for r in rows if r.unavailable is None for cs in r.cells.values() for c in cs]
@@ -99,6 +112,12 @@ def run_claims(
     return rows
 
 
+def _option_text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _fmt(x: float, digits: int = 1) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
@@ -113,8 +132,8 @@ def row_json(row: Row) -> dict:
         "claim": c.claim,
         "paper": {"source": c.source, "value": c.paper_value, "number": c.paper_number},
         "unit": c.unit,
-        "protocol": c.protocol(row.quick),
-        "differences_from_paper": c.differences(row.quick),
+        "protocol": c.protocol(row.experiments, row.quick),
+        "differences_from_paper": c.differences(row.experiments, row.quick),
         "experiments": {name: cfg.to_dict() for name, cfg in row.experiments.items()},
         "ours": None
         if m is None
@@ -127,7 +146,9 @@ def row_json(row: Row) -> dict:
         },
         "verdict": verdict,
         "why": why,
-        "rerun": f"alkit claims{' --quick' if row.quick else ''} --only {c.id}",
+        "overrides": row.overrides,
+        "rerun": f"alkit claims{' --quick' if row.quick else ''} --only {c.id}"
+        + "".join(f" --set {k}={_option_text(v)}" for k, v in row.overrides.items()),
     }
 
 

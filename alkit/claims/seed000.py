@@ -93,8 +93,8 @@ def _details(curves: Curves) -> dict:
 
 
 def _protocol(cold_start: bool):
-    def describe(quick: bool) -> str:
-        c = _config(quick, cold_start)
+    def describe(experiments: dict, quick: bool) -> str:
+        c = experiments["run"]
         budget = c.initial + sum(c.schedule())
         start = (
             "PFK picks its own initial set after rotation pretraining, the baselines start from "
@@ -109,23 +109,31 @@ def _protocol(cold_start: bool):
             f"{c.train.momentum:g}, batch {c.train.batch_size}, {c.train.epochs} epochs, step "
             f"decay, warm start; {c.initial} + {c.rounds}×{c.query} = {budget} labels; {start}; "
             f"validation labels: {10 * c.val_per_class:,} balanced images used by PFK (not "
-            f"counted in the {budget}-label budget); baselines {', '.join(_baselines(quick))} "
-            f"on the whole pool; seeds {list(c.seeds)}"
+            f"counted in the {budget}-label budget); strategies {', '.join(c.strategies)}, "
+            f"every unlabelled image scored; seeds {list(c.seeds)}"
         )
 
     return describe
 
 
-def _differences(quick: bool) -> list[str]:
+def _differences(experiments: dict, quick: bool) -> list[str]:
+    c = experiments["run"]
     if quick:
         return [
             "SMOKE: digits (8×8) and an MLP instead of MNIST and LeNet; imbalance 10 instead of "
-            "100; 40 labels, 3 epochs, 2 seeds: checks the pipeline, not the claim"
+            f"100; {c.initial + sum(c.schedule())} labels, {c.train.epochs} epochs, "
+            f"{len(c.seeds)} seeds: checks the pipeline, not the claim"
         ]
-    c = _config(False, True)
+    pool = (
+        f"pool subsampled to {c.pool_size:,} biased images"
+        if c.pool_size
+        else "the whole biased Fashion-MNIST train split minus validation"
+    )
     return [
         "Fashion-MNIST instead of MNIST (MNIST is not available offline here)",
-        f"pool subsampled to {c.pool_size:,} biased images (paper: the whole biased 50k split)",
+        f"{pool} (paper: the whole biased 50k split)",
+        f"rotation pretraining {c.pretrain_epochs} epochs, the Adam recipe of alkit.pretrain "
+        "(authors: 8 epochs, SGD 0.05, momentum 0.5, batch 25, step decay)",
         f"P = {c.query} per round, {c.rounds + 1} rounds (paper: 125 per round, 10 rounds)",
         f"{c.train.epochs} epochs per round (paper: 50)",
         f"{10 * c.val_per_class:,} validation images (paper: 10,000), "

@@ -93,8 +93,8 @@ def _details(curves: Curves) -> dict:
     }
 
 
-def _protocol(quick: bool) -> str:
-    plain, reg = _config(quick, False), _config(quick, True)
+def _protocol(experiments: dict, quick: bool) -> str:
+    plain, reg = experiments["plain"], experiments["reg_da"]
     t = reg.train
     return (
         f"{plain.dataset}, imbalance {plain.imbalance:g} (classes 5-9)"
@@ -107,17 +107,20 @@ def _protocol(quick: bool) -> str:
     )
 
 
-def _differences(quick: bool) -> list[str]:
+def _differences(experiments: dict, quick: bool) -> list[str]:
+    c = experiments["reg_da"]
     if quick:
         return [
-            "SMOKE: digits and an MLP instead of CIFAR-10/Fashion-MNIST and ResNet; 60 labels, "
-            "3 epochs, 10 alignment iterations, 2 seeds: checks the pipeline, not the claim"
+            "SMOKE: digits and an MLP instead of CIFAR-10/Fashion-MNIST and ResNet; "
+            f"{c.initial + sum(c.schedule())} labels, {c.train.epochs} epochs, "
+            f"{c.train.gmm_align_steps} alignment iterations, {len(c.seeds)} seeds: checks the "
+            "pipeline, not the claim"
         ]
-    c = _config(False, True)
     return [
         "Fashion-MNIST with imbalance 10 (Table 1 uses imbalanced CIFAR-10; Table 12 is "
         "imbalanced Fashion-MNIST)",
-        f"LeNet instead of the paper's ResNet-18; pool subsampled to {c.pool_size:,}",
+        f"{c.model_name} instead of the paper's ResNet-18; "
+        + (f"pool subsampled to {c.pool_size:,}" if c.pool_size else "the whole biased pool"),
         f"{c.rounds + 1} cycles of {c.query} labels (paper: 10 cycles of 2% of the pool)",
         f"{c.train.gmm_align_steps} alignment iterations per cycle (paper: 10,000)",
         "baselines are random and entropy (the paper's are ALFA-MIX, TA-VAAL, WAAL, …, not "
