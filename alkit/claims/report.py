@@ -36,7 +36,7 @@ class Row:
     unavailable: str | None = None
 
 
-def _experiments(claim: Claim, quick: bool, overrides: dict | None) -> dict:
+def experiments_of(claim: Claim, quick: bool, overrides: dict | None) -> dict:
     """The row's experiments with ``overrides`` (field → value; dotted ``train.epochs`` for a
     training field) applied to each; every field is checked again."""
     exps = claim.experiments(quick)
@@ -86,7 +86,7 @@ def run_claims(
     out = Path(out)
     rows = []
     for claim in get_claims(only):
-        exps = _experiments(claim, quick, overrides)
+        exps = experiments_of(claim, quick, overrides)
         row = Row(claim, quick, exps, {name: cells_for(c) for name, c in exps.items()})
         row.overrides = dict(overrides or {})
         row.unavailable = _availability(exps)
