@@ -51,12 +51,20 @@ def experiments_of(claim: Claim, quick: bool, overrides: dict | None) -> dict:
     return out
 
 
-def _availability(exps: dict) -> str | None:
+def _availability(exps: dict, seen: dict) -> str | None:
+    """Why the row cannot run here (a dataset that cannot be loaded), or None; ``seen``
+    caches the answer per dataset."""
     for config in exps.values():
-        try:
-            load_dataset(config.dataset)
-        except DatasetUnavailableError as exc:
-            return f"dataset {config.dataset!r} is not available on this machine: {exc}"
+        if config.dataset not in seen:
+            try:
+                load_dataset(config.dataset)
+                seen[config.dataset] = None
+            except DatasetUnavailableError as exc:
+                seen[config.dataset] = (
+                    f"dataset {config.dataset!r} is not available on this machine: {exc}"
+                )
+        if seen[config.dataset]:
+            return seen[config.dataset]
     return None
 
 
@@ -84,12 +92,12 @@ def run_claims(
     (default: ``out``).
     """
     out = Path(out)
-    rows = []
+    rows, seen = [], {}
     for claim in get_claims(only):
         exps = experiments_of(claim, quick, overrides)
         row = Row(claim, quick, exps, {name: cells_for(c) for name, c in exps.items()})
         row.overrides = dict(overrides or {})
-        row.unavailable = _availability(exps)
+        row.unavailable = _availability(exps, seen)
         rows.append(row)
     cells = [c for r in rows if r.unavailable is None for cs in r.cells.values() for c in cs]
     if workers is None and address is None and not ray_available():
