@@ -183,3 +183,21 @@ def test_cli_sweep_runs_a_toml_grid_and_lists_its_cells(tmp_path, capsys):
     toml.write_text('[grid]\nseeds = "0"\n')
     assert main(args) == 2
     assert "must be a non-empty list" in capsys.readouterr().err
+
+
+def test_a_cell_run_on_another_disk_comes_back_to_the_driver(tmp_path):
+    import shutil
+
+    from alkit.sweep import _bring_back, run_cell
+
+    cell = sweep_config(seeds=[0]).cells()[0]
+    folder = tmp_path / cell.name
+    result = run_cell(cell.config, str(folder))  # what a worker sends back
+    rows = read_results(folder)
+    shutil.rmtree(folder)  # the driver's disk never saw the worker's folder
+    _bring_back(result)
+    same_rows(read_results(folder), rows)
+    assert cell_status(tmp_path, cell) == "done"
+    before = (folder / "results.csv").stat().st_mtime_ns
+    _bring_back(result)  # a shared disk: identical files are left alone
+    assert (folder / "results.csv").stat().st_mtime_ns == before
