@@ -76,14 +76,14 @@ def _int_list(text: str, what: str) -> list[int]:
 
 def _key_values(pairs: list[str], flag: str) -> dict:
     """``["dropout=0.3", "hidden=[64,64]"]`` → ``{"dropout": 0.3, "hidden": [64, 64]}``."""
-    from alkit.strategies.base import parse_option_value
+    from alkit.strategies.options import parse_value
 
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise AlkitError(f"{flag} {pair!r} must look like KEY=VALUE")
-        out[key.strip()] = parse_option_value(value)
+        out[key.strip()] = parse_value(value)
     return out
 
 

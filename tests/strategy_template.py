@@ -2,8 +2,8 @@
 
 ``check_strategy_contract(spec, make_ctx)`` runs the checks of the strategy contract in
 DESIGN.md on contexts built by ``make_ctx(seed=...)``: distinct unlabelled indices, exactly n of
-them, one score per candidate, the same batch for the same seed, another batch for another seed
-(stochastic strategies only), and rejection of bad requests.
+them, one score per candidate, the same batch for the same seed, another batch for one of three other
+seeds (stochastic strategies only), and rejection of bad requests.
 """
 
 from __future__ import annotations
@@ -40,10 +40,16 @@ def check_strategy_contract(spec: str, make_ctx, n: int = 10, options=None) -> N
     np.testing.assert_array_equal(query.indices, again.indices, err_msg="same seed, other batch")
 
     if not strategy.deterministic:
-        other = get_strategy(spec, **options).query(make_ctx(seed=1), n)
-        assert not np.array_equal(np.sort(query.indices), np.sort(other.indices)), (
-            "a stochastic strategy gave the same batch for another seed"
-        )
+        # another seed may by chance give the same batch on some machine (a float that rounds
+        # differently, a k-means that converges to the same partition): any of three other seeds
+        # must differ, which no longer depends on one machine's rounding
+        firsts = np.sort(query.indices)
+        assert any(
+            not np.array_equal(
+                firsts, np.sort(get_strategy(spec, **options).query(ctx_s, n).indices)
+            )
+            for ctx_s in (make_ctx(seed=s) for s in (1, 2, 3))
+        ), "a stochastic strategy gave the same batch for seeds 1, 2 and 3 as for seed 0"
 
     check_bad_requests(strategy, make_ctx)
 

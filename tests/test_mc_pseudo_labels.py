@@ -104,3 +104,18 @@ def test_pfk_with_mc_estimators_labels_its_pool_like_the_kernel():
     with pytest.raises(AlkitError, match="mc_standardize must be true or false"):
         get_strategy("pfk:mc_standardize=2")
     assert torch.is_grad_enabled()
+
+
+def test_preflight_refuses_mc_mi_with_too_few_samples_before_any_training():
+    from alkit.loop import ExperimentConfig, preflight
+
+    def config(spec):
+        return ExperimentConfig(
+            dataset="digits", val_per_class=5, model_options={"hidden": [32, 16]},
+            strategies=(spec,), seeds=(0,), initial=10, query=10, rounds=1,
+        )  # fmt: skip
+
+    with pytest.raises(AlkitError, match="n_mc=64 is too few .* n_mc ≥ 65"):
+        preflight(config("pfk:estimator=mc_mi:n_mc=64"))
+    preflight(config("pfk:estimator=mc_mi:n_mc=65"))
+    preflight(config("pfk:estimator=mc_trace:n_mc=8"))  # the trace has no such limit

@@ -33,7 +33,10 @@ CASES = [
     (["--gmm-option", "bogus=1"], "unknown gmm_options ['bogus']"),
     (["--model-option", "width=3"], "model_options {'width': 3} do not fit model 'mlp'"),
     (["--pretrain", "jigsaw"], "pretrain (--pretrain) must be one of None, 'rotation'"),
-    (["--strategies", "random,,entropy"], "empty strategy spec in 'random,,entropy'"),
+    (
+        ["--strategies", "random,,entropy"],
+        "--strategies 'random,,entropy' holds an empty strategy spec",
+    ),
     (["--strategies", "random,random"], "strategies (--strategies) name one spec twice"),
     (["--strategies", "random,bogus"], "unknown strategy 'bogus'; valid strategy names are"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'; valid dataset names are"),

@@ -18,7 +18,8 @@ OVERRIDES: dict[str, dict] = {
     "mc_entropy": {"options": {"n_samples": 5}},
     # I_Dis needs the alignment stage's critic; tests/test_gmm_strategies.py runs the full
     # contract with one attached.
-    "gmm_hybrid": {"options": {"metrics": "like+ent"}},
+    # (max_candidates: the seed check needs the generator, see GMMHybrid's docstring)
+    "gmm_hybrid": {"options": {"metrics": "like+ent", "max_candidates": 400}},
 }
 
 

@@ -15,14 +15,14 @@ PROBS = np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2], [1.0, 0.0, 0.0]])
 
 
 def test_score_formulas():
-    np.testing.assert_allclose(least_confidence(PROBS), [0.3, 0.6, 0.0])
-    np.testing.assert_allclose(margin(PROBS), [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(least_confidence(PROBS), [0.3, 0.6, 0.0], atol=1e-12)
+    np.testing.assert_allclose(margin(PROBS), [0.5, 1.0, 0.0], atol=1e-12)
     expected = [
         -(0.7 * np.log(0.7) + 0.2 * np.log(0.2) + 0.1 * np.log(0.1)),
         -(2 * 0.4 * np.log(0.4) + 0.2 * np.log(0.2)),
         0.0,
     ]
-    np.testing.assert_allclose(entropy(PROBS), expected)
+    np.testing.assert_allclose(entropy(PROBS), expected, atol=1e-12)
 
 
 def test_entropy_picks_the_highest_entropy_candidates(digits_context):

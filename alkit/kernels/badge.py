@@ -17,7 +17,12 @@ import numpy as np
 import torch
 
 from alkit.errors import AlkitError, check_positive_int, check_same_length
-from alkit.kernels.blocks import as_float_tensor, check_block_rows, map_row_blocks
+from alkit.kernels.blocks import (
+    as_float_tensor,
+    check_block_rows,
+    check_sq_norms,
+    map_row_blocks,
+)
 from alkit.kernels.distances import sq_norms
 from alkit.kernels.kmeans import d2_seeding
 
@@ -49,6 +54,8 @@ def badge_pairwise_sqdist(h_A_D, q_A_C, h_B_D, q_B_C, block_rows: int | None = N
     check_same_length(h_A=hA, q_A=qA)
     check_same_length(h_B=hB, q_B=qB)
     gA, gB = sq_norms(hA) * sq_norms(qA), sq_norms(hB) * sq_norms(qB)
+    for name, t in (("h_A_D", sq_norms(hA)), ("h_B_D", sq_norms(hB)), ("g_A", gA), ("g_B", gB)):
+        check_sq_norms(name, t)
     rows = check_block_rows(block_rows, len(hB))
 
     def block(s, e):
@@ -73,6 +80,8 @@ def badge_seeding(h_N_D, q_N_C, k: int, rng: np.random.Generator) -> np.ndarray:
     if k > len(h):
         raise AlkitError(f"k={k} is larger than the number of rows ({len(h)})")
     g_sq = sq_norms(h) * sq_norms(q)
+    check_sq_norms("h_N_D", sq_norms(h))
+    check_sq_norms("gradient embedding ‖g‖² = ‖h‖²‖q‖²", g_sq)
 
     def block_dist(s: int, e: int, centres_K: torch.Tensor) -> torch.Tensor:
         centres_K = centres_K.to(h.device)

@@ -114,6 +114,29 @@ def as_float_tensor(name: str, x, device=None) -> torch.Tensor:
     return t
 
 
+#: squared norms up to this keep every ``‖a‖² + ‖b‖² − 2 a·b`` finite in float32
+SQ_NORM_LIMIT = float(torch.finfo(torch.float32).max) / 4
+
+
+def check_sq_norms(name: str, sq_norms_N: torch.Tensor) -> None:
+    """Raise unless every squared row norm is at most :data:`SQ_NORM_LIMIT` (≈ 8.5e37).
+
+    Beyond it ``‖a‖² + ‖b‖² − 2 a·b`` overflows float32 to ``inf`` (features around 1e19), and
+    k-center, D² sampling and nearest-centre picks silently choose from ``inf``/``nan``
+    distances. One reduction over ``N`` values.
+    """
+    if len(sq_norms_N) == 0:
+        return
+    top = float(sq_norms_N.max())
+    if not top <= SQ_NORM_LIMIT:
+        n_bad = int((~(sq_norms_N <= SQ_NORM_LIMIT)).sum())
+        raise AlkitError(
+            f"{name} has {n_bad} row(s) whose squared norm ({top:.3g}) overflows float32 "
+            f"distances (allowed ≤ {SQ_NORM_LIMIT:.3g}, i.e. values up to about 1e18); "
+            "rescale the features first (e.g. standardise them)"
+        )
+
+
 def as_index_array(name: str, idx, n: int) -> np.ndarray:
     """``idx`` as a sorted, distinct int64 array of positions in ``0 … n−1``."""
     arr = np.asarray(idx if idx is not None else [], dtype=np.int64).reshape(-1)

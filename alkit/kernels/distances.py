@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import torch
 
-from alkit.kernels.blocks import as_float_tensor, check_block_rows, map_row_blocks
+from alkit.kernels.blocks import (
+    as_float_tensor,
+    check_block_rows,
+    check_sq_norms,
+    map_row_blocks,
+)
 
 
 def sq_norms(x_N_D: torch.Tensor) -> torch.Tensor:
@@ -31,6 +36,8 @@ def pairwise_sqeuclidean(a_N_D, b_M_D, block_rows: int | None = None) -> torch.T
     a = as_float_tensor("a_N_D", a_N_D)
     b = as_float_tensor("b_M_D", b_M_D, device=a.device)
     a_sq, b_sq = sq_norms(a), sq_norms(b)
+    check_sq_norms("a_N_D", a_sq)
+    check_sq_norms("b_M_D", b_sq)
     rows = check_block_rows(block_rows, len(b))
     blocks = map_row_blocks(lambda s, e: _sqdist_block(a[s:e], a_sq[s:e], b, b_sq), len(a), rows)
     return torch.cat(blocks) if blocks else a.new_zeros((0, len(b)))
@@ -72,6 +79,8 @@ def min_sqdist(
             torch.full((len(x),), -1, dtype=torch.long, device=x.device),
         )
     x_sq, r_sq = sq_norms(x), sq_norms(r)
+    check_sq_norms("points_N_D", x_sq)
+    check_sq_norms("refs_M_D", r_sq)
     rows = check_block_rows(block_rows, len(r))
     blocks = map_row_blocks(
         lambda s, e: _sqdist_block(x[s:e], x_sq[s:e], r, r_sq).min(dim=1), len(x), rows

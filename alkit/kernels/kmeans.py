@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from alkit.errors import AlkitError, check_positive_int
-from alkit.kernels.blocks import as_float_tensor, progress
+from alkit.kernels.blocks import as_float_tensor, check_sq_norms, progress
 from alkit.kernels.distances import sq_norms
 from alkit.kernels.knn import knn
 
@@ -116,6 +116,7 @@ def kmeans_pp_seeding(features_N_D, k: int, rng: np.random.Generator, first: int
     if k > len(X):
         raise AlkitError(f"k={k} is larger than the number of rows ({len(X)})")
     x_sq = sq_norms(X)
+    check_sq_norms("features_N_D", x_sq)
 
     def block_dist(s: int, e: int, centres_K: torch.Tensor) -> torch.Tensor:
         centres_K = centres_K.to(X.device)
@@ -134,7 +135,9 @@ def kmeans(features_N_D, k: int, seed: int = 0, max_iter: int = 100, minibatch: 
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
-    X = as_float_tensor("features_N_D", features_N_D).cpu().numpy()
+    X_t = as_float_tensor("features_N_D", features_N_D)
+    check_sq_norms("features_N_D", sq_norms(X_t))
+    X = X_t.cpu().numpy()
     k = check_positive_int("k", k)
     if k > len(X):
         raise AlkitError(f"k={k} is larger than the number of rows ({len(X)})")

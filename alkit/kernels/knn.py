@@ -8,6 +8,7 @@ from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.blocks import (
     as_float_tensor,
     check_block_rows,
+    check_sq_norms,
     map_row_blocks,
 )
 from alkit.kernels.distances import _sqdist_block, sq_norms
@@ -37,6 +38,8 @@ def knn(
     cols = min(len(r), len(r) if block_cols is None else check_block_rows(block_cols, 1))
     rows = check_block_rows(block_rows, cols + k)
     q_sq, r_sq = sq_norms(q), sq_norms(r)
+    check_sq_norms("queries_Q_D", q_sq)
+    check_sq_norms("refs_N_D", r_sq)
 
     def block(s, e):
         best_d = q.new_full((e - s, 0), 0.0)

@@ -21,13 +21,14 @@ from alkit.strategies.base import (
     Strategy,
     get_strategy,
     register,
-    split_strategy_specs,
     strategy_class,
     strategy_names,
     top_n,
 )
+from alkit.strategies.options import Option, split_strategy_specs
 
 __all__ = [
+    "Option",
     "Query",
     "QueryContext",
     "Setup",

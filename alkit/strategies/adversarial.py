@@ -20,9 +20,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.deepfool import NORMS, deepfool
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register, top_n
+from alkit.strategies.options import MAX_CANDIDATES, Option
 
 
 def perturbation_scores(norm_M: np.ndarray) -> np.ndarray:
@@ -54,6 +54,15 @@ class DFAL(Strategy):
     deterministic = False
     needs: ClassVar[frozenset[str]] = frozenset({"learner"})
 
+    option_specs = {
+        "max_candidates": MAX_CANDIDATES,
+        "max_iter": Option(int, min=1, doc="DeepFool iterations at most"),
+        "overshoot": Option(float, min=0.0, doc="0.02 as DeepFool; the thesis code uses 0"),
+        "norm": Option(str, choices=NORMS, doc="l2 or linf perturbations"),
+        "add_adversarial": Option(bool, doc="train on the picks' adversarial copies (DFAL)"),
+        "block_rows": Option(int, min=1, none=True, doc="rows per DeepFool block"),
+    }
+
     def __init__(
         self,
         max_candidates: int | None = 300,
@@ -63,24 +72,12 @@ class DFAL(Strategy):
         add_adversarial: bool = True,
         block_rows: int | None = None,
     ):
-        self.max_candidates = (
-            None if max_candidates is None else check_positive_int("max_candidates", max_candidates)
-        )
-        self.max_iter = check_positive_int("max_iter", max_iter)
-        if isinstance(overshoot, bool) or not isinstance(overshoot, (int, float)) or overshoot < 0:
-            raise AlkitError(f"option overshoot must be a number ≥ 0, got {overshoot!r}")
+        self.max_candidates = max_candidates
+        self.max_iter = max_iter
         self.overshoot = float(overshoot)
-        if norm not in NORMS:
-            raise AlkitError(f"option norm must be one of {NORMS}, got {norm!r}")
         self.norm = norm
-        if not isinstance(add_adversarial, bool):
-            raise AlkitError(
-                f"option add_adversarial must be true or false, got {add_adversarial!r}"
-            )
         self.add_adversarial = add_adversarial
-        self.block_rows = (
-            None if block_rows is None else check_positive_int("block_rows", block_rows)
-        )
+        self.block_rows = block_rows
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         learner = ctx.require_learner(self.name)

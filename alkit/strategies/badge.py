@@ -20,6 +20,7 @@ class Badge(Strategy):
     name = "badge"
     paper = "Ash et al., ICLR 2020"
     deterministic = False
+    needs = frozenset({"learner"})
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx

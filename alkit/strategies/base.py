@@ -15,6 +15,10 @@ import numpy as np
 
 from alkit.data.pool import Pool
 from alkit.errors import AlkitError, check_finite, check_positive_int, unknown_name
+from alkit.strategies.options import Option, parse_spec, parse_value
+
+#: the words a strategy's :attr:`Strategy.needs` may hold (plus ``"artifact:<name>"``)
+NEEDS = ("learner", "validation", "dropout", "critic", "features")
 
 
 @dataclass
@@ -93,12 +97,20 @@ class QueryContext:
         return self.learner
 
     def _cached(self, key: str, fn, idx) -> np.ndarray:
-        """Rows ``idx`` of a per-pool array, computing only the rows not cached yet."""
-        idx = np.asarray(idx, dtype=np.int64)
+        """Rows ``idx`` of a per-pool array, computing only the rows not cached yet.
+
+        An empty ``idx`` gives a ``0 × ...`` array of the right trailing shape (the first pool
+        row is computed once to learn it when nothing is cached yet).
+        """
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         if key in self._cache:
             values, done = self._cache[key]
         else:
             values, done = None, np.zeros(len(self.pool), dtype=bool)
+        if idx.size == 0 and values is None:
+            if len(self.pool) == 0:
+                return np.zeros((0,))
+            return self._cached(key, fn, np.zeros(1, dtype=np.int64))[:0]
         missing = np.unique(idx[~done[idx]])
         if missing.size:
             computed = fn(self.pool.X[missing])
@@ -156,15 +168,34 @@ def top_n(scores_M: np.ndarray, n: int) -> np.ndarray:
     return np.argsort(-key, kind="stable")[:n]
 
 
+#: the command-line flag (and TOML field) that supplies each need; every preflight message
+#: names it so the user can fix the command
+FLAGS = {
+    "learner": "--model",
+    "validation": "--val-per-class N (TOML: val_per_class)",
+    "dropout": "a model with dropout > 0 (--model, or --model-option dropout=0.25)",
+    "critic": "--gmm-align-steps N (TOML: gmm_align_steps; the paper uses 10000)",
+    "features": "--features NAME (TOML: features)",
+}
+
+
 @dataclass(frozen=True)
 class Setup:
-    """What the experiment offers a strategy, known before any training (for :meth:`preflight`).
+    """What an experiment will provide, known before any training (the preflight's input).
 
-    ``model``: the experiment's model, built but untrained (or None); ``has_validation``: a
-    labelled validation set exists; ``train``: the :class:`~alkit.train.TrainConfig`;
-    ``cold_start``/``pretrain``: the experiment's options; ``device``: a ``torch.device``;
-    ``artifacts``: names of the artifacts the experiment builds; ``features``: the frozen-feature
-    artifact the experiment runs on, or None.
+    The loop builds it once per experiment; :meth:`Strategy.preflight` refuses a strategy the
+    experiment cannot satisfy, before the first model trains.
+
+    Attributes:
+        model: the experiment's :class:`~alkit.models.TappedModel`, built but untrained, or
+            ``None`` for a model-free experiment.
+        has_validation: whether a labelled validation set exists (``val_per_class > 0``).
+        train: the :class:`~alkit.train.TrainConfig` of every fit.
+        cold_start: round 0 is chosen by the strategy itself (no labels yet).
+        pretrain: the self-supervised pretraining recipe (e.g. ``"rotation"``) or ``None``.
+        device: the ``torch.device`` the learner runs on.
+        artifacts: names of the artifacts the experiment builds (empty today).
+        features: the name of the frozen-feature artifact the model reads, or ``None``.
     """
 
     model: Any
@@ -173,26 +204,116 @@ class Setup:
     cold_start: bool
     pretrain: str | None
     device: Any
-    artifacts: frozenset = frozenset()
+    artifacts: frozenset[str] = frozenset()
     features: str | None = None
+
+
+def check_needs(strategy: Strategy, needs, setup: Setup) -> None:
+    """Raise one :class:`AlkitError` line, naming the flag to fix, for the first word of
+    ``needs`` (see :data:`NEEDS`) that ``setup`` cannot satisfy."""
+    who = f"strategy {strategy.name!r}"
+    model = setup.model
+    for word in sorted(needs):
+        if word == "learner" and model is None:
+            raise AlkitError(f"{who} needs a model, but the experiment has none; set {FLAGS[word]}")
+        if word == "validation" and not setup.has_validation:
+            raise AlkitError(
+                f"{who} needs a labelled validation set, but the experiment has none; "
+                f"set {FLAGS[word]} with N ≥ 1"
+            )
+        if word == "dropout" and (model is None or not model.has_dropout()):
+            kind = "no model" if model is None else f"model {type(model).__name__}"
+            raise AlkitError(
+                f"{who} uses MC dropout, but {kind} has no dropout layer with p > 0 (its passes "
+                f"would all be equal); use {FLAGS[word]} or a deep ensemble "
+                f"({strategy.name}:n_members=5)"
+            )
+        if word == "critic" and int(getattr(setup.train, "gmm_align_steps", 0) or 0) <= 0:
+            raise AlkitError(
+                f"{who} needs the critic of the GMM alignment stage, but gmm_align_steps is 0; "
+                f"set {FLAGS[word]}"
+            )
+        if word == "features" and setup.features is None:
+            raise AlkitError(
+                f"{who} needs frozen features, but the experiment has none; set {FLAGS[word]}"
+            )
+        if word.startswith("artifact:") and word.split(":", 1)[1] not in setup.artifacts:
+            name = word.split(":", 1)[1]
+            have = ", ".join(sorted(setup.artifacts)) or "none"
+            raise AlkitError(
+                f"{who} needs the artifact {name!r}, but the experiment builds {have}; "
+                "add it to the experiment's artifacts"
+            )
 
 
 class Strategy(ABC):
     """Base class of every strategy.
 
     Subclasses set :attr:`name` and :attr:`paper`, take their options as keyword arguments in
-    ``__init__`` and implement :meth:`select`. :meth:`query` checks the request and the result,
-    so every strategy rejects bad input the same way.
+    ``__init__`` (its signature documents them), declare each option's type and range once in
+    :attr:`option_specs` (checked here at construction, whichever way the strategy is built),
+    declare what they need from the experiment in :attr:`needs` (checked by :meth:`preflight`
+    before any training) and implement :meth:`select`. :meth:`query` checks the request and the
+    result, so every strategy rejects bad input the same way.
     """
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     #: False when the picks depend on ``ctx.rng`` (so another seed gives another batch).
     deterministic: ClassVar[bool] = True
+    #: what the strategy needs from the experiment: words of :data:`NEEDS` or
+    #: ``"artifact:<name>"``; :meth:`requirements` may drop some for the chosen options.
+    needs: ClassVar[frozenset[str]] = frozenset()
+    #: each ``__init__`` keyword's :class:`~alkit.strategies.options.Option` (merged along the
+    #: class hierarchy, so a subclass declares only what it adds or changes).
+    option_specs: ClassVar[dict[str, Option]] = {}
 
-    def preflight(self, setup: Setup) -> None:  # noqa: B027  (extended by strategies)
-        """Raise :class:`AlkitError` when the experiment ``setup`` cannot serve this strategy,
-        before any model trains."""
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        specs = cls.all_option_specs()
+        try:
+            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            bad = sorted(set(kwargs) - set(cls.option_names()))
+            raise AlkitError(
+                f"unknown option(s) {bad or list(args)} for strategy {cls.name!r}; "
+                f"valid options: {cls.option_names() or 'none'}"
+            ) from None
+        bound.apply_defaults()
+        for key, value in bound.arguments.items():
+            if key in specs:
+                specs[key].check(cls.name, key, value)
+        return self
+
+    @classmethod
+    def all_option_specs(cls) -> dict[str, Option]:
+        """The declared options of this class and its bases (a subclass's declaration wins)."""
+        out: dict[str, Option] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(klass.__dict__.get("option_specs", {}))
+        return out
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The keyword options ``__init__`` accepts, in signature order (``[]`` for none)."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        return [
+            p.name
+            for p in params
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def requirements(self) -> frozenset[str]:
+        """What this instance needs: :attr:`needs`, less what its options make unnecessary."""
+        return frozenset(self.needs)
+
+    def preflight(self, setup: Setup) -> None:
+        """Raise :class:`AlkitError` (one line naming the flag to fix) when the experiment
+        described by ``setup`` cannot run this strategy; called before any training.
+
+        The default checks :meth:`requirements`; subclasses extend it (taps, backends).
+        """
+        check_needs(self, self.requirements(), setup)
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         """Choose ``n`` unlabelled pool indices; see :class:`Query`."""
@@ -228,6 +349,9 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: add a strategy to the registry under ``cls.name``."""
     if not cls.name or cls.name in _REGISTRY:
         raise ValueError(f"strategy name {cls.name!r} is empty or already registered")
+    bad = [w for w in cls.needs if w not in NEEDS and not w.startswith("artifact:")]
+    if bad:
+        raise ValueError(f"strategy {cls.name!r} declares unknown needs {bad}; use {NEEDS}")
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -241,49 +365,6 @@ def strategy_class(name: str) -> type[Strategy]:
     if name not in _REGISTRY:
         raise unknown_name("strategy", name, _REGISTRY)
     return _REGISTRY[name]
-
-
-def _parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
-
-
-def parse_option_value(text: str):
-    """An option value written on the command line: ``[a,b]`` is a list, then int, float,
-    ``true``/``false``/``none``, else the text itself."""
-    text = text.strip()
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        return [_parse_value(v.strip()) for v in inner.split(",")] if inner else []
-    return _parse_value(text)
-
-
-def split_strategy_specs(text: str) -> list[str]:
-    """Split a command-line list of strategy specs on the commas outside brackets:
-    ``"random,pfk:taps=[x1,x2],entropy"`` → ``["random", "pfk:taps=[x1,x2]", "entropy"]``."""
-    specs, depth, current = [], 0, []
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-            if depth < 0:
-                raise AlkitError(f"unbalanced ']' in strategy specs {text!r}")
-        if ch == "," and depth == 0:
-            specs.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-    if depth:
-        raise AlkitError(f"unbalanced '[' in strategy specs {text!r}")
-    specs.append("".join(current).strip())
-    if any(not s for s in specs):
-        raise AlkitError(f"empty strategy spec in {text!r}: give NAME[:OPTION=VALUE…] per entry")
-    return specs
 
 
 def _spec_value(value) -> str:
@@ -307,21 +388,26 @@ def spec_from_table(table: dict) -> str:
 
 
 def get_strategy(spec: str, **options) -> Strategy:
-    """Build a strategy from ``"name"`` or ``"name:key=value:key=value"`` plus keyword options.
+    """Build a strategy from ``"name"`` or ``"name:key=value:key=[a,b]"`` plus keyword options.
 
-    Unknown names and unknown options raise an error that lists the valid ones.
+    Spec values are read with each option's declared type (see
+    :mod:`alkit.strategies.options` for the syntax); keyword ``options`` (from Python or a TOML
+    table) are taken as they are and override the spec's. Unknown names and unknown options
+    raise an error that lists the valid ones; a bad value raises one naming what is allowed.
     """
-    name, *pairs = spec.split(":")
-    cls = strategy_class(name.strip())
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise AlkitError(f"strategy option {pair!r} in {spec!r} must look like key=value")
-        options[key.strip()] = parse_option_value(value)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    bad = sorted(set(options) - set(allowed))
+    name, pairs = parse_spec(spec)
+    cls = strategy_class(name)
+    specs = cls.all_option_specs()
+    allowed = cls.option_names()
+    parsed = {}
+    for key, text in pairs:
+        if key not in allowed:
+            continue
+        parsed[key] = specs[key].parse(name, key, text) if key in specs else parse_value(text)
+    given = [k for k, _ in pairs] + list(options)
+    bad = sorted(set(given) - set(allowed))
     if bad:
         raise AlkitError(
             f"unknown option(s) {bad} for strategy {name!r}; valid options: {allowed or 'none'}"
         )
-    return cls(**options)
+    return cls(**{**parsed, **options})

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alkit.errors import AlkitError, check_positive_int
+from alkit.errors import AlkitError
+from alkit.models import MLP
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
+from alkit.strategies.options import MAX_CANDIDATES, Option
 
 EPS = 1e-10
 
@@ -56,12 +58,18 @@ def mc_dropout_probs(learner, X, n_samples: int, seed: int) -> np.ndarray:
     """``n_samples`` softmax outputs with dropout on and BatchNorm in eval mode: ``T × N × C``.
 
     The dropout masks come from ``seed`` (the global torch RNG state is left unchanged). A model
-    without dropout gives one deterministic pass (``1 × N × C``).
+    without dropout gives one deterministic pass (``1 × N × C``). A model that holds a dropout
+    layer with ``p > 0`` but never calls it in its forward pass (e.g. ``MLP(hidden=())``) would
+    give ``T`` equal passes, i.e. round-off noise as BALD scores: that raises
+    :class:`AlkitError` instead.
     """
     model = learner.model
     dropouts = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
-    T = n_samples if any(m.p > 0 for m in dropouts) else 1
+    active = [m for m in dropouts if m.p > 0]
+    T = n_samples if active else 1
     devices = [learner.device] if learner.device.type == "cuda" else []
+    calls = []
+    hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in active]
     model.eval()
     try:
         for m in dropouts:
@@ -71,6 +79,14 @@ def mc_dropout_probs(learner, X, n_samples: int, seed: int) -> np.ndarray:
             out = [_softmax_batches(learner, X) for _ in range(T)]
     finally:
         model.eval()
+        for h in hooks:
+            h.remove()
+    if active and len(X) and not calls:
+        raise AlkitError(
+            f"model {type(model).__name__} holds dropout layers with p > 0 but its forward pass "
+            "never applies them, so MC-dropout passes would all be equal; use a model that "
+            "applies dropout or a deep ensemble (n_members > 1)"
+        )
     return np.stack(out)
 
 
@@ -87,11 +103,33 @@ def _softmax_batches(learner, X) -> np.ndarray:
 class _Bayesian(Strategy):
     deterministic = False
     score_fn = staticmethod(bald)
+    needs = frozenset({"learner", "dropout"})
+    option_specs = {
+        "n_samples": Option(int, min=1, doc="stochastic passes T per member"),
+        "n_members": Option(int, min=1, doc="ensemble members E (1: MC dropout alone)"),
+        "max_candidates": MAX_CANDIDATES,
+    }
 
     def __init__(self, n_samples: int = 20, n_members: int = 1, max_candidates: int | None = None):
-        self.n_samples = check_positive_int("n_samples", n_samples)
-        self.n_members = check_positive_int("n_members", n_members)
+        self.n_samples = n_samples
+        self.n_members = n_members
         self.max_candidates = max_candidates
+
+    def requirements(self) -> frozenset[str]:
+        """A deep ensemble (``n_members > 1``) draws its spread from the members: no dropout."""
+        return self.needs - {"dropout"} if self.n_members > 1 else self.needs
+
+    def preflight(self, setup) -> None:
+        """The needs, and for MC dropout a model that applies its dropout: an
+        ``MLP(hidden=())`` holds a dropout layer that its forward pass never calls."""
+        super().preflight(setup)
+        model = setup.model
+        if "dropout" in self.requirements() and isinstance(model, MLP) and not model.layers:
+            raise AlkitError(
+                f"strategy {self.name!r} uses MC dropout, but model MLP has no hidden layer, so "
+                "its dropout is never applied; use hidden layers or "
+                f"{self.name}:n_members=5 (a deep ensemble)"
+            )
 
     def sample_probs(self, ctx: QueryContext, idx: np.ndarray) -> np.ndarray:
         """``S × len(idx) × C`` predictions pooled over ensemble members and dropout passes."""

@@ -22,7 +22,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.committee import (
     committee_label,
     committee_probs,
@@ -33,12 +32,9 @@ from alkit.kernels.committee import (
     vote_disagreement,
 )
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
+from alkit.strategies.options import MAX_CANDIDATES, Option
 
 SCORES = ("soft", "vote")
-
-
-def _check_optional_positive(name: str, value) -> int | None:
-    return None if value is None else check_positive_int(name, value)
 
 
 @register
@@ -60,6 +56,15 @@ class DropoutQBC(Strategy):
     deterministic = False
     needs: ClassVar[frozenset[str]] = frozenset({"learner"})
 
+    option_specs = {
+        "n_members": Option(int, min=1, doc="committee size K"),
+        "p": Option(float, min=0.0, max=0.99, doc="dropout rate of the members' masks"),
+        "score": Option(str, choices=SCORES, doc="soft margin (eq. 3.3) or the code's vote"),
+        "finetune_steps": Option(int, min=0, doc="steps re-fitting each member's last layer"),
+        "finetune_lr": Option(float, min=1e-12, doc="learning rate of that re-fit"),
+        "max_candidates": MAX_CANDIDATES,
+    }
+
     def __init__(
         self,
         n_members: int = 5,
@@ -69,28 +74,12 @@ class DropoutQBC(Strategy):
         finetune_lr: float = 1e-2,
         max_candidates: int | None = None,
     ):
-        self.n_members = check_positive_int("n_members", n_members)
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise AlkitError(f"option p must be a dropout rate in [0, 1), got {p!r}")
+        self.n_members = n_members
         self.p = float(p)
-        if score not in SCORES:
-            raise AlkitError(f"option score must be one of {SCORES}, got {score!r}")
         self.score = score
-        if (
-            isinstance(finetune_steps, bool)
-            or not isinstance(finetune_steps, (int, np.integer))
-            or finetune_steps < 0
-        ):
-            raise AlkitError(
-                f"option finetune_steps must be an integer ≥ 0, got {finetune_steps!r}"
-            )
-        self.finetune_steps = int(finetune_steps)
-        if isinstance(finetune_lr, bool) or not isinstance(finetune_lr, (int, float)):
-            raise AlkitError(f"option finetune_lr must be a number > 0, got {finetune_lr!r}")
-        if not finetune_lr > 0:
-            raise AlkitError(f"option finetune_lr must be > 0, got {finetune_lr!r}")
+        self.finetune_steps = finetune_steps
         self.finetune_lr = float(finetune_lr)
-        self.max_candidates = _check_optional_positive("max_candidates", max_candidates)
+        self.max_candidates = max_candidates
 
     def committee(self, ctx: QueryContext, idx: np.ndarray) -> np.ndarray:
         """Member probabilities of pool rows ``idx``: ``probs_K_M_C`` (masks from ``ctx.rng``)."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
+from alkit.errors import AlkitError
 from alkit.kernels import kcenter_greedy
-from alkit.strategies.base import Query, QueryContext, Strategy, register
+from alkit.kernels.kcenter import BACKENDS
+from alkit.strategies.base import Query, QueryContext, Setup, Strategy, register
+from alkit.strategies.options import Option
 
 
 def pool_features(ctx: QueryContext) -> torch.Tensor:
@@ -28,10 +33,31 @@ class CoreSet(Strategy):
 
     name = "coreset"
     paper = "Sener & Savarese, ICLR 2018"
+    needs = frozenset({"learner"})
+    option_specs = {
+        "block_rows": Option(int, min=1, none=True, doc="rows per block of the distance pass"),
+        "backend": Option(str, choices=BACKENDS, doc="k-center loop: torch, triton or auto"),
+    }
 
     def __init__(self, block_rows: int | None = None, backend: str = "auto"):
         self.block_rows = block_rows
         self.backend = backend
+
+    def preflight(self, setup: Setup) -> None:
+        """The needs, and ``backend="triton"`` only where Triton can run (a CUDA device, or
+        the interpreter under ``TRITON_INTERPRET=1``)."""
+        super().preflight(setup)
+        if self.backend == "triton":
+            from alkit.kernels.triton_kcenter import triton, triton_usable
+
+            on_cuda = torch.device(setup.device).type == "cuda" and torch.cuda.is_available()
+            interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+            if triton is None or not triton_usable() or not (on_cuda or interpreted):
+                raise AlkitError(
+                    "strategy 'coreset' option backend='triton' needs Triton and a CUDA device "
+                    f"(the experiment runs on {setup.device}, Triton "
+                    f"{'missing' if triton is None else 'installed'}); use backend=torch or auto"
+                )
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx

@@ -32,8 +32,17 @@ from alkit.kernels.fisher import (
     pfk_topk,
 )
 from alkit.kernels.fisher_mc import check_mc_samples, mc_pseudo_labels
-from alkit.models import LeNet
-from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register, top_n
+from alkit.models import MLP, LeNet, ResNet
+from alkit.strategies.base import (
+    Query,
+    QueryContext,
+    Setup,
+    Strategy,
+    candidate_scores,
+    register,
+    top_n,
+)
+from alkit.strategies.options import MAX_CANDIDATES, Option
 
 ESTIMATORS = ("true", "yhat", "mc_trace", "mc_mi", "phat")
 
@@ -57,6 +66,29 @@ def tap_widths(model, x_1) -> dict[str, int]:
         _, taps = model.forward_taps(x)
     model.train(was_training)
     return {name: global_pool(t).shape[1] for name, t in taps.items()}
+
+
+def static_tap_widths(model) -> dict[str, int] | None:
+    """Channel count of every tap of an alkit model read from its layers (no forward pass, so
+    the preflight needs no data); ``None`` for a model type it does not know."""
+    if isinstance(model, LeNet):
+        widths = {
+            "x1": model.conv1.out_channels,
+            "x2": model.conv2.out_channels,
+            "x4": model.fc1.out_features,
+        }
+    elif isinstance(model, MLP):
+        widths = {f"hidden{k + 1}": layer.out_features for k, layer in enumerate(model.layers)}
+    elif isinstance(model, ResNet):
+        bns = [
+            [m for m in st.modules() if isinstance(m, torch.nn.BatchNorm2d)] for st in model.stages
+        ]
+        widths = {"stem": model.stem[1].num_features}
+        widths.update({f"layer{i + 1}": b[-1].num_features for i, b in enumerate(bns)})
+    else:
+        return None
+    widths["embedding"] = model.head.in_features
+    return widths
 
 
 def taps_for_length(model, length: int, x_1) -> tuple[str, ...]:
@@ -104,6 +136,27 @@ class _FisherStrategy(Strategy):
     deterministic = True
     #: can select before any label exists (round 0 after rotation pretraining, Alg. 1 line 1)
     cold_start = True
+    needs = frozenset({"learner", "validation"})
+    option_specs = {
+        "kernel": Option(str, choices=KERNELS, doc="rzg (eq. 12), sum (authors' code), rz"),
+        "estimator": Option(str, choices=ESTIMATORS, doc="pool-side pseudo-label estimator S"),
+        "taps": Option(list, none=True, doc="descriptor taps, e.g. [x1,x2,x4]"),
+        "length": Option(int, min=1, none=True, doc="descriptor length L (picks the taps)"),
+        "top_k": Option(int, min=1, doc="pool matches per centre"),
+        "n_mc": Option(
+            int, min=1, doc="Monte-Carlo perturbations K of the mc_* estimators (mc_mi: ≥ 2L_j+1)"
+        ),
+        "max_candidates": MAX_CANDIDATES,
+        "block_size": Option(int, min=1, doc="pool columns per similarity block"),
+        "batch_size": Option(int, min=1, doc="samples per forward/backward batch"),
+        "mc_degrees": Option(float, min=0.0, doc="rotation range of the MC perturbations"),
+        "mc_noise": Option(float, min=0.0, doc="noise std of the MC perturbations"),
+        "mc_centred": Option(
+            bool,
+            doc="tr(C_zg) centred over the K samples (measured at chance; default: per sample)",
+        ),
+        "mc_standardize": Option(bool, doc="standardise z and g per sample and scale (eq. 6)"),
+    }
 
     def __init__(
         self,
@@ -121,14 +174,11 @@ class _FisherStrategy(Strategy):
         mc_centred: bool = False,
         mc_standardize: bool = True,
     ):
-        if estimator is True:  # get_strategy("pfk:estimator=true") parses "true" as a bool
-            estimator = "true"
-        if kernel not in KERNELS:
-            raise AlkitError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-        if estimator not in ESTIMATORS:
-            raise AlkitError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         if taps is not None and length is not None:
-            raise AlkitError("give either taps or length, not both")
+            raise AlkitError(
+                f"strategy {self.name!r}: give either taps or length, not both "
+                f"(got taps={taps!r}, length={length!r})"
+            )
         self.kernel = kernel
         self.estimator = estimator
         self.taps = parse_taps(taps)
@@ -140,11 +190,41 @@ class _FisherStrategy(Strategy):
         self.batch_size = batch_size
         self.mc_degrees = mc_degrees
         self.mc_noise = mc_noise
-        for option, value in (("mc_centred", mc_centred), ("mc_standardize", mc_standardize)):
-            if not isinstance(value, bool):
-                raise AlkitError(f"{option} must be true or false, got {value!r}")
         self.mc_centred = mc_centred
         self.mc_standardize = mc_standardize
+
+    def preflight(self, setup: Setup) -> None:
+        """The needs, and taps (or a length L) that the experiment's model has."""
+        super().preflight(setup)
+        model = setup.model
+        names = tuple(model.tap_names)
+        if self.taps is not None:
+            missing = [t for t in self.taps if t not in names]
+            if missing:
+                raise AlkitError(
+                    f"strategy {self.name!r}: taps {missing} are not taps of model "
+                    f"{type(model).__name__}; its taps are {list(names)}"
+                )
+        if self.length is not None:
+            widths = static_tap_widths(model)
+            if widths is not None:
+                usable = [t for t in names if t != "embedding"] or ["embedding"]
+                sizes = {
+                    sum(widths[t] for t in combo)
+                    for k in range(1, len(usable) + 1)
+                    for combo in itertools.combinations(usable, k)
+                }
+                if self.length not in sizes:
+                    raise AlkitError(
+                        f"strategy {self.name!r}: no set of taps of model "
+                        f"{type(model).__name__} has descriptor length L={self.length}; its "
+                        f"taps and widths are { {t: widths[t] for t in usable} }"
+                    )
+        if self.estimator == "mc_mi":  # enough MC samples for the widest tap's covariance
+            widths = static_tap_widths(model)
+            if widths is not None and self.length is None:
+                taps = self.taps if self.taps is not None else default_taps(model)
+                check_mc_samples(self.n_mc, [widths[t] for t in taps], option="n_mc")
 
     def resolve_taps(self, model, x_1) -> tuple[str, ...]:
         if self.taps is not None:
@@ -186,7 +266,8 @@ class _FisherStrategy(Strategy):
         learner = ctx.require_learner(self.name)
         if ctx.X_val is None or ctx.y_val is None or len(ctx.y_val) == 0:
             raise AlkitError(
-                f"strategy {self.name!r} needs a labelled validation set: set val_per_class > 0"
+                f"strategy {self.name!r} needs a labelled validation set: set --val-per-class N "
+                "(TOML: val_per_class) with N ≥ 1"
             )
         model, device = learner.model, learner.device
         y_val = np.asarray(ctx.y_val, dtype=np.int64)

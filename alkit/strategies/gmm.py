@@ -21,7 +21,16 @@ from alkit.errors import AlkitError
 from alkit.gmm_training import fit_psi
 from alkit.kernels.gmm import log_likelihood
 from alkit.kernels.kmeans import kmeans, nearest_to_centres
-from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register, top_n
+from alkit.strategies.base import (
+    Query,
+    QueryContext,
+    Setup,
+    Strategy,
+    candidate_scores,
+    register,
+    top_n,
+)
+from alkit.strategies.options import MAX_CANDIDATES, Option
 from alkit.strategies.uncertainty import entropy
 
 METRICS = ("like", "dis", "ent")
@@ -55,7 +64,8 @@ def parse_metrics(spec: str) -> tuple[str, ...]:
     bad = [m for m in names if m not in METRICS]
     if not names or bad or len(set(names)) != len(names):
         raise AlkitError(
-            f"metrics must be distinct names from {METRICS} joined by '+', got {spec!r}"
+            f"strategy 'gmm_hybrid': option metrics={spec!r} is not allowed; metrics must be "
+            f"distinct names from {', '.join(METRICS)} joined by '+', e.g. like+ent"
         )
     return names
 
@@ -98,10 +108,28 @@ def balanced_kmeans_pick(
 
 class _GMMBase(Strategy):
     paper = "Distribution-aware AL via Gaussian mixtures (seed 003)"
+    needs = frozenset({"learner"})
+    option_specs = {
+        "max_candidates": MAX_CANDIDATES,
+        "em_iters": Option(int, min=1, doc="EM iterations of ψ_UL at query time"),
+    }
 
     def __init__(self, max_candidates: int | None = None, em_iters: int = 10):
         self.max_candidates = max_candidates
-        self.em_iters = int(em_iters)
+        self.em_iters = em_iters
+
+    def uses_likelihood(self) -> bool:
+        """Whether the scores need ψ_L, which is fitted on the labelled embeddings."""
+        return True
+
+    def preflight(self, setup: Setup) -> None:
+        """The needs, and no cold start when ψ_L is used: it needs labelled samples."""
+        super().preflight(setup)
+        if setup.cold_start and self.uses_likelihood():
+            raise AlkitError(
+                f"strategy {self.name!r} fits ψ_L on the labelled samples and cannot choose the "
+                "cold-start round (none are labelled yet); drop --cold-start for it"
+            )
 
     def _scored(self, ctx: QueryContext, n: int):
         candidates = ctx.unlabeled_idx
@@ -110,6 +138,11 @@ class _GMMBase(Strategy):
 
     def _psi(self, ctx: QueryContext, scored: np.ndarray):
         K = ctx.require_learner(self.name).model.head.out_features
+        if len(ctx.labeled_idx) == 0:
+            raise AlkitError(
+                f"strategy {self.name!r} needs at least one labelled sample: ψ_L (eq. 4) is "
+                "fitted on the labelled embeddings, and none is labelled yet"
+            )
         z_L = torch.as_tensor(ctx.embed(ctx.labeled_idx))
         z_UL = torch.as_tensor(ctx.embed(scored))
         return fit_psi(z_L, torch.as_tensor(ctx.labeled_y), z_UL, K, self.em_iters)
@@ -139,10 +172,24 @@ class GMMHybrid(_GMMBase):
     plain top-n); ``max_candidates`` (score a random subset of the pool); ``em_iters``.
     I_Dis needs the critic that ``TrainConfig(gmm_align_steps=...)`` leaves on the Learner; a
     ``metrics`` without ``dis`` works with any trainer.
+
+    Randomness: ``ctx.rng`` draws the ``max_candidates`` subset and seeds the k-means inside
+    each pseudo-class. A pseudo-class whose quota is one pick gets a single cluster, whose
+    centre is the class mean whatever the seed; so when every pseudo-class among the top
+    ``candidate_factor · n`` gets at most one pick (e.g. ``n`` ≤ the number of pseudo-classes
+    there) and every candidate is scored, the batch is deterministic given the trained model
+    and critic. It is still flagged ``deterministic = False``, because the general case
+    depends on the seed.
     """
 
     name = "gmm_hybrid"
     deterministic = False
+    needs = frozenset({"learner", "critic"})
+    option_specs = {
+        "metrics": Option(str, doc="'+'-joined subset of like, dis, ent (Fig. 13 ablations)"),
+        "candidate_factor": Option(int, min=1, doc="cluster the top candidate_factor·n"),
+        "diversify": Option(bool, doc="class-balanced k-means picks among the top (§3.5)"),
+    }
 
     def __init__(
         self,
@@ -154,10 +201,15 @@ class GMMHybrid(_GMMBase):
     ):
         super().__init__(max_candidates, em_iters)
         self.metrics = parse_metrics(metrics)
-        self.candidate_factor = int(candidate_factor)
-        if self.candidate_factor < 1:
-            raise AlkitError(f"candidate_factor must be ≥ 1, got {candidate_factor}")
-        self.diversify = bool(diversify)
+        self.candidate_factor = candidate_factor
+        self.diversify = diversify
+
+    def requirements(self) -> frozenset[str]:
+        """The critic only when I_Dis is among the metrics."""
+        return self.needs if "dis" in self.metrics else self.needs - {"critic"}
+
+    def uses_likelihood(self) -> bool:
+        return "like" in self.metrics
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates, scored = self._scored(ctx, n)

@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from alkit.errors import AlkitError, check_positive_int
+from alkit.errors import AlkitError
 from alkit.kernels.kfac import (
     CONV_BIAS,
     FISHERS,
@@ -38,18 +38,7 @@ from alkit.kernels.kfac import (
     kfac_state,
 )
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
-
-
-def _choice(name: str, value, allowed) -> str:
-    if value not in allowed:
-        raise AlkitError(f"option {name} must be one of {allowed}, got {value!r}")
-    return value
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise AlkitError(f"option {name} must be true or false, got {value!r}")
-    return value
+from alkit.strategies.options import MAX_CANDIDATES, Option
 
 
 @register
@@ -71,6 +60,17 @@ class BalNet(Strategy):
     deterministic = False
     needs: ClassVar[frozenset[str]] = frozenset({"learner"})
 
+    option_specs = {
+        "max_candidates": MAX_CANDIDATES,
+        "damping": Option(float, min=0.0, doc="λ added to each KFAC factor"),
+        "relative_damping": Option(bool, doc="λ relative to the factor's mean eigenvalue"),
+        "fisher": Option(str, choices=FISHERS, doc="candidate side: empirical or expected"),
+        "objective": Option(str, choices=OBJECTIVES, doc="the thesis's or the code's objective"),
+        "conv_bias": Option(str, choices=CONV_BIAS, doc="how a conv bias enters the factors"),
+        "unlabeled_dropout": Option(bool, doc="dropout on in the candidates' passes"),
+        "batch_size": Option(int, min=1, doc="rows per KFAC pass"),
+    }
+
     def __init__(
         self,
         max_candidates: int | None = 1000,
@@ -82,18 +82,14 @@ class BalNet(Strategy):
         unlabeled_dropout: bool = False,
         batch_size: int = 64,
     ):
-        self.max_candidates = (
-            None if max_candidates is None else check_positive_int("max_candidates", max_candidates)
-        )
-        if isinstance(damping, bool) or not isinstance(damping, (int, float)) or damping < 0:
-            raise AlkitError(f"option damping must be a number ≥ 0, got {damping!r}")
+        self.max_candidates = max_candidates
         self.damping = float(damping)
-        self.relative_damping = _flag("relative_damping", relative_damping)
-        self.fisher = _choice("fisher", fisher, FISHERS)
-        self.objective = _choice("objective", objective, OBJECTIVES)
-        self.conv_bias = _choice("conv_bias", conv_bias, CONV_BIAS)
-        self.unlabeled_dropout = _flag("unlabeled_dropout", unlabeled_dropout)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.relative_damping = relative_damping
+        self.fisher = fisher
+        self.objective = objective
+        self.conv_bias = conv_bias
+        self.unlabeled_dropout = unlabeled_dropout
+        self.batch_size = batch_size
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         learner = ctx.require_learner(self.name)

@@ -7,6 +7,7 @@ import numpy as np
 
 from alkit.kernels import kmeans, min_sqdist, nearest_to_centres
 from alkit.strategies.base import Query, QueryContext, Strategy, register
+from alkit.strategies.options import Option
 
 
 @register
@@ -20,6 +21,8 @@ class KMeansSampling(Strategy):
     name = "kmeans"
     paper = "k-means baseline (Zhdanov 2019; Ash et al., ICLR 2020)"
     deterministic = False
+    needs = frozenset({"learner"})
+    option_specs = {"max_iter": Option(int, min=1, doc="k-means iterations at most")}
 
     def __init__(self, max_iter: int = 100):
         self.max_iter = max_iter

@@ -16,6 +16,7 @@ import torch
 from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels import kmeans, knn
 from alkit.strategies.base import Query, QueryContext, Strategy, register
+from alkit.strategies.options import Option
 
 
 def typicality(features_M_D, k_neighbors: int = 20) -> np.ndarray:
@@ -93,11 +94,17 @@ class TypiClust(Strategy):
     name = "typiclust"
     paper = "Hacohen, Dekel & Weinshall, ICML 2022"
     deterministic = False
+    needs = frozenset({"learner"})
+    option_specs = {
+        "max_clusters": Option(int, min=1, doc="cap on the number of k-means clusters K"),
+        "min_cluster_size": Option(int, min=0, doc="clusters this small or smaller are skipped"),
+        "k_neighbors": Option(int, min=1, doc="neighbours of the typicality (eq. 4)"),
+    }
 
     def __init__(self, max_clusters: int = 500, min_cluster_size: int = 5, k_neighbors: int = 20):
-        self.max_clusters = check_positive_int("max_clusters", max_clusters)
+        self.max_clusters = max_clusters
         self.min_cluster_size = min_cluster_size
-        self.k_neighbors = check_positive_int("k_neighbors", k_neighbors)
+        self.k_neighbors = k_neighbors
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx

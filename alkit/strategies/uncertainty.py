@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from alkit.errors import AlkitError
 from alkit.strategies.base import (
     Query,
     QueryContext,
@@ -12,6 +13,7 @@ from alkit.strategies.base import (
     register,
     top_n,
 )
+from alkit.strategies.options import MAX_CANDIDATES
 
 
 def least_confidence(probs_N_C: np.ndarray) -> np.ndarray:
@@ -20,8 +22,17 @@ def least_confidence(probs_N_C: np.ndarray) -> np.ndarray:
 
 
 def margin(probs_N_C: np.ndarray) -> np.ndarray:
-    """``1 − (p_(1) − p_(2))``: one minus the gap between the two most likely classes; ``N``."""
-    top2 = np.partition(probs_N_C, -2, axis=1)[:, -2:]
+    """``1 − (p_(1) − p_(2))``: one minus the gap between the two most likely classes; ``N``.
+
+    A one-class model (``C = 1``) has no second class: ``p_(2) = 0``, so the score is
+    ``1 − p_(1)`` (0 for a softmax over one class: nothing is uncertain).
+    """
+    p = np.asarray(probs_N_C)
+    if p.ndim != 2 or p.shape[1] < 1:
+        raise AlkitError(f"probs_N_C must be N × C with C ≥ 1, got shape {p.shape}")
+    if p.shape[1] == 1:
+        return 1.0 - p[:, 0]
+    top2 = np.partition(p, -2, axis=1)[:, -2:]
     return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
@@ -33,6 +44,8 @@ def entropy(probs_N_C: np.ndarray) -> np.ndarray:
 
 class _SoftmaxUncertainty(Strategy):
     score_fn = staticmethod(entropy)
+    needs = frozenset({"learner"})
+    option_specs = {"max_candidates": MAX_CANDIDATES}
 
     def __init__(self, max_candidates: int | None = None):
         self.max_candidates = max_candidates
