@@ -232,6 +232,31 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cache", help="list or clear the artifact cache ($ALKIT_CACHE)")
     c.add_argument("action", choices=("list", "clear"))
     c.add_argument("name", nargs="?", help="only this artifact")
+    w = sub.add_parser("sweep", help="run a grid of experiments, one run folder per cell (Ray)")
+    w.add_argument("--config", required=True, help="sweep file (.toml): [experiment] and [grid]")
+    w.add_argument("--address", help="join a Ray cluster: auto or ray://HOST:10001")
+    w.add_argument("--workers", type=int, help="CPUs of a local Ray instance (0: no Ray)")
+    w.add_argument("--out", help="sweep folder (default: the file's out)")
+    w.add_argument("--dry-run", action="store_true", help="list the cells and their status, exit")
+    w.add_argument("--quiet", action="store_true", help="no progress lines")
+    c = sub.add_parser("claims", help="test the papers' headline claims; write CLAIMS.md")
+    c.add_argument("--quick", action="store_true", help="tiny smoke protocols (rows marked)")
+    c.add_argument("--only", action="append", metavar="ROW", help="a row id or a seed number")
+    c.add_argument("--list", action="store_true", help="list the rows and exit")
+    c.add_argument("--seeds", type=int, help="run seeds 0 … N-1 instead of the rows' own")
+    c.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a field of every experiment, e.g. pool_size=5000 or train.epochs=10",
+    )
+    c.add_argument("--out", help="run folders (default runs/claims, runs/claims-quick)")
+    c.add_argument("--report-dir", help="where CLAIMS.md and claims.json go (default: --out)")
+    c.add_argument("--address", help="join a Ray cluster: auto or ray://HOST:10001")
+    c.add_argument("--workers", type=int, help="CPUs of a local Ray instance (0: no Ray)")
+    c.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per cell's task")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
@@ -465,13 +490,64 @@ def _cache(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from alkit.sweep import SweepConfig, cell_status, run_sweep
+
+    sweep = SweepConfig.from_dict(load_config_file(args.config), source=args.config)
+    if args.dry_run:
+        out = args.out or sweep.out
+        for cell in sweep.cells():
+            print(f"{cell_status(out, cell):8s} {cell.name}")
+        return 0
+    report = run_sweep(sweep, address=args.address, workers=args.workers, out=args.out,
+                       quiet=args.quiet)  # fmt: skip
+    print(
+        f"{len(report.cells)} cells ({len(report.ran)} run now, "
+        f"{len(report.cells) - len(report.ran)} already finished) in "
+        f"{report.wall_seconds:.1f} s on {report.executor}; folders under {report.out}"
+    )
+    return 0
+
+
+def _claims(args) -> int:
+    from alkit.claims import get_claims, run_claims
+
+    if args.list:
+        for claim in get_claims(args.only):
+            print(f"{claim.id:24s} {claim.source}: {claim.paper_value}")
+        return 0
+    out = args.out or ("runs/claims-quick" if args.quick else "runs/claims")
+    overrides = _key_values(args.set, "--set")
+    if args.seeds is not None:
+        overrides["seeds"] = list(range(args.seeds))
+    rows = run_claims(
+        only=args.only, quick=args.quick, out=out, report_dir=args.report_dir,
+        address=args.address, workers=args.workers, overrides=overrides,
+        num_gpus=args.num_gpus, quiet=args.quiet,
+    )  # fmt: skip
+    for row in rows:
+        m = row.measurement
+        value = "n/a" if m is None else f"{m.value:.1f} [{m.low:.1f}, {m.high:.1f}]"
+        verdict = "not measurable here" if m is None else m.verdict
+        print(f"{row.claim.id:24s} {value:>22s} {row.claim.unit:16s} {verdict}")
+    print(f"report: {Path(args.report_dir or out) / 'CLAIMS.md'}")
+    return 0
+
+
+COMMANDS = {
+    "bench": _bench,
+    "list": lambda args: _list(),
+    "pretrain": _pretrain,
+    "cache": _cache,
+    "sweep": _sweep,
+    "claims": _claims,
+}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"bench": _bench, "pretrain": _pretrain, "cache": _cache}
     try:
-        if args.command in commands:
-            return commands[args.command](args)
-        return _list()
+        return COMMANDS[args.command](args)
     except AlkitError as exc:
         print(f"alkit: error: {exc}", file=sys.stderr)
         return 2

@@ -156,3 +156,29 @@ def pick_entropy(probs_N_C) -> float:
     if len(p) == 0:
         return float("nan")
     return float(-(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1).mean())
+
+
+def bootstrap_interval(
+    statistic, n_units: int, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Percentile bootstrap over ``n_units`` independent units (e.g. seeds).
+
+    ``statistic(idx)`` computes the number from the units ``idx`` (an int array of length
+    ``n_units``, with repeats when resampled). Returns ``(point, low, high)``: the statistic on
+    all units and the ``level`` percentile interval of ``n_boot`` resamples drawn with
+    replacement (resamples giving NaN are dropped; all NaN gives NaN bounds). With few units
+    the interval is coarse: 3 seeds have only 10 distinct resamples.
+    """
+    if n_units < 1:
+        raise AlkitError(f"a bootstrap needs at least one unit, got n_units={n_units}")
+    if not 0 < level < 1:
+        raise AlkitError(f"level must be in (0, 1), got {level}")
+    point = float(statistic(np.arange(n_units)))
+    rng = np.random.default_rng(seed)
+    draws = np.array([float(statistic(rng.integers(0, n_units, n_units))) for _ in range(n_boot)])
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return point, float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return point, float(low), float(high)

@@ -11,6 +11,7 @@ random as the "Reg + DA (+ random)" ablation). Sizes are CPU-sized; see --help.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from alkit import metrics
+from alkit.gmm_training import GMMTrainOptions
 from alkit.loop import ExperimentConfig, run_experiment
 from alkit.results import read_results
 from alkit.train import TrainConfig
@@ -95,7 +97,11 @@ def main(argv=None):
         help="strategies run with plain training",
     )
     p.add_argument(
-        "--reg-da", nargs="+", default=["random", "gmm_hybrid"], help="strategies with Reg + DA"
+        "--reg-da",
+        nargs="+",
+        default=["random", "entropy", "gmm_hybrid"],
+        help="strategies with Reg + DA (every baseline too, so selection is compared under the "
+        "same training; alkit claims --only 003 reports the two effects apart)",
     )
     p.add_argument("--gmm-reg", type=float, default=1e-4, help="α of L_GMM (0: DA only)")
     p.add_argument("--only", choices=["plain", "reg_da"], default=None)
@@ -136,6 +142,16 @@ def main(argv=None):
     per_seed = table.groupby(["training", "strategy"])["seed"].nunique().to_dict()
     payload = {
         "setting": {k: v for k, v in vars(args).items() if k not in ("out", "collect")},
+        # every option of both trainings, the GMM defaults (variance floor …) resolved
+        "configs": {
+            name: {
+                **cfg.to_dict(),
+                "gmm_options_resolved": dataclasses.asdict(
+                    GMMTrainOptions.from_dict(cfg.train.gmm_options)
+                ),
+            }
+            for name, cfg in configs(args).items()
+        },
         "seeds_per_run": {f"{t}/{s}": n for (t, s), n in per_seed.items()},
         "rows": table.to_dict(orient="records"),
     }

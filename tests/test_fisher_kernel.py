@@ -10,15 +10,18 @@ import torch.nn.functional as F
 from alkit.errors import AlkitError
 from alkit.kernels.fisher import (
     fisher_features,
-    gaussian_mutual_information,
     kcenter_similarity,
-    mc_pseudo_labels,
-    mc_trace_score,
     merge_rank_by_rank,
-    perturb,
     pfk_topk,
     similarity,
     standardize_blocks,
+)
+from alkit.kernels.fisher_mc import (
+    blockwise_mutual_information,
+    gaussian_mutual_information,
+    mc_pseudo_labels,
+    mc_trace_score,
+    perturb,
 )
 from alkit.models import build_model
 
@@ -160,12 +163,43 @@ def test_mc_mi_equals_numpy_gaussian_mutual_information():
 def test_mc_trace_is_the_trace_of_the_cross_covariance():
     rng = np.random.default_rng(1)
     z, g = rng.normal(size=(9, 4)), rng.normal(size=(9, 3, 4))
-    got = mc_trace_score(torch.as_tensor(z), torch.as_tensor(g)).numpy()
+    got = mc_trace_score(torch.as_tensor(z), torch.as_tensor(g), centred=True).numpy()
     for d in range(3):
         cross = np.cov(np.concatenate([z, g[:, d]], 1), rowvar=False)[:4, 4:]
         np.testing.assert_allclose(got[d], np.trace(cross), rtol=1e-10, atol=1e-12)
-    raw = mc_trace_score(torch.as_tensor(z), torch.as_tensor(g), centred=False).numpy()
+    raw = mc_trace_score(torch.as_tensor(z), torch.as_tensor(g)).numpy()
     np.testing.assert_allclose(raw, [(z * g[:, d]).sum() for d in range(3)], rtol=1e-10, atol=1e-12)
+
+
+def test_blockwise_mi_is_the_sum_of_the_blocks_mi():
+    rng = np.random.default_rng(2)
+    z = torch.as_tensor(rng.normal(size=(60, 5)))
+    g = z @ torch.as_tensor(rng.normal(size=(5, 5))) + torch.as_tensor(rng.normal(size=(60, 5)))
+    want = gaussian_mutual_information(z[:, :2], g[:, :2]) + gaussian_mutual_information(
+        z[:, 2:], g[:, 2:]
+    )
+    torch.testing.assert_close(blockwise_mutual_information(z, g, (2, 3)), want)
+    torch.testing.assert_close(
+        blockwise_mutual_information(z, g, (5,)), gaussian_mutual_information(z, g)
+    )
+
+
+def test_mc_fisher_scores_are_log_likelihood_gradients():
+    # one copy, no perturbation, a linear head on a 1-tap MLP: Σ_l z_l g_l(d) with the Fisher
+    # score ∂ log p(d)/∂z equals logit_d − b_d − Σ_c p_c (logit_c − b_c) (Euler's identity)
+    torch.manual_seed(0)
+    model = build_model("mlp", (1, 4, 4), 3, hidden=(5,))
+    X = np.random.default_rng(0).random((4, 1, 4, 4), dtype=np.float32)
+    _, scores, _ = mc_pseudo_labels(
+        model, X, ("hidden1",), 3, "mc_trace", k=1, max_degrees=0.0, noise_std=0.0,
+        standardize=False,
+    )  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        logits, taps = model.forward_taps(torch.as_tensor(X))
+        shifted = logits - model.head.bias
+        want = shifted - (torch.softmax(logits, 1) * shifted).sum(1, keepdim=True)
+    np.testing.assert_allclose(scores, want.double().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_perturb_without_rotation_or_noise_copies_the_image(lenet_and_images):
@@ -179,9 +213,10 @@ def test_perturb_without_rotation_or_noise_copies_the_image(lenet_and_images):
 @pytest.mark.parametrize("metric", ["mc_trace", "mc_mi"])
 def test_mc_pseudo_labels_count_passes_and_are_reproducible(lenet_and_images, metric):
     model, X = lenet_and_images
-    labels, scores, backward = mc_pseudo_labels(model, X[:3], ("x2",), 10, metric, k=6, seed=4)
-    again, _, _ = mc_pseudo_labels(model, X[:3], ("x2",), 10, metric, k=6, seed=4)
+    k = 6 if metric == "mc_trace" else 41  # x2 has 20 channels: mc_mi needs K ≥ 41
+    labels, scores, backward = mc_pseudo_labels(model, X[:3], ("x2",), 10, metric, k=k, seed=4)
+    again, _, _ = mc_pseudo_labels(model, X[:3], ("x2",), 10, metric, k=k, seed=4)
     assert scores.shape == (3, 10) and np.isfinite(scores).all()
     np.testing.assert_array_equal(labels, scores.argmax(1))
     np.testing.assert_array_equal(labels, again)
-    assert backward == 6 * 10
+    assert backward == k * 10

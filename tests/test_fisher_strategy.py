@@ -134,10 +134,11 @@ def test_pfk_phat_selects_more_rare_classes_than_random_under_100x_imbalance():
 @pytest.mark.parametrize("metric", ["mc_trace", "mc_mi"])
 def test_mc_estimators_label_the_scored_pool_and_count_k_times_d_passes(metric):
     ctx = make_context(seed=0)
-    q = get_strategy(f"pfk:estimator={metric}:max_candidates=40:n_mc=4").query(ctx, 5)
+    n_mc = 4 if metric == "mc_trace" else 257  # mc_mi: the 128-wide tap needs K ≥ 257
+    q = get_strategy(f"pfk:estimator={metric}:max_candidates=40:n_mc={n_mc}").query(ctx, 5)
     scored, n_val = q.info["scored"], len(ctx.y_val)
     assert len(scored) == 40 and len(q.info["pseudo_labels"]) == 40
     assert set(q.indices) <= set(scored)
     n_classes = ctx.learner.predict_proba(ctx.X_val[:1]).shape[1]
-    assert q.info["passes"]["forward"] == n_val + 40 + 4 * 40
-    assert q.info["passes"]["backward"] == n_val + 40 + 4 * n_classes * 40
+    assert q.info["passes"]["forward"] == n_val + 40 + n_mc * 40
+    assert q.info["passes"]["backward"] == n_val + 40 + n_mc * n_classes * 40

@@ -15,6 +15,7 @@ from alkit.strategies import strategy_names
 OVERRIDES: dict[str, dict] = {
     "bald": {"options": {"n_samples": 5}},
     "varratio": {"options": {"n_samples": 5}},
+    "mc_entropy": {"options": {"n_samples": 5}},
     # I_Dis needs the alignment stage's critic; tests/test_gmm_strategies.py runs the full
     # contract with one attached.
     # (max_candidates: the seed check needs the generator, see GMMHybrid's docstring)

@@ -28,10 +28,10 @@ from alkit.kernels.fisher import (
     fisher_features,
     global_pool,
     kcenter_similarity,
-    mc_pseudo_labels,
     merge_rank_by_rank,
     pfk_topk,
 )
+from alkit.kernels.fisher_mc import check_mc_samples, mc_pseudo_labels
 from alkit.models import MLP, LeNet, ResNet
 from alkit.strategies.base import (
     Query,
@@ -143,13 +143,19 @@ class _FisherStrategy(Strategy):
         "taps": Option(list, none=True, doc="descriptor taps, e.g. [x1,x2,x4]"),
         "length": Option(int, min=1, none=True, doc="descriptor length L (picks the taps)"),
         "top_k": Option(int, min=1, doc="pool matches per centre"),
-        "n_mc": Option(int, min=1, doc="Monte-Carlo perturbations of the mc_* estimators"),
+        "n_mc": Option(
+            int, min=1, doc="Monte-Carlo perturbations K of the mc_* estimators (mc_mi: ≥ 2L_j+1)"
+        ),
         "max_candidates": MAX_CANDIDATES,
         "block_size": Option(int, min=1, doc="pool columns per similarity block"),
         "batch_size": Option(int, min=1, doc="samples per forward/backward batch"),
         "mc_degrees": Option(float, min=0.0, doc="rotation range of the MC perturbations"),
         "mc_noise": Option(float, min=0.0, doc="noise std of the MC perturbations"),
-        "mc_centred": Option(bool, doc="centred tr(C_zg) (paper) or uncentred (authors' code)"),
+        "mc_centred": Option(
+            bool,
+            doc="tr(C_zg) centred over the K samples (measured at chance; default: per sample)",
+        ),
+        "mc_standardize": Option(bool, doc="standardise z and g per sample and scale (eq. 6)"),
     }
 
     def __init__(
@@ -159,13 +165,14 @@ class _FisherStrategy(Strategy):
         taps=None,
         length: int | None = None,
         top_k: int = 32,
-        n_mc: int = 32,
+        n_mc: int = 128,
         max_candidates: int | None = None,
         block_size: int = 4096,
         batch_size: int = 256,
         mc_degrees: float = 5.0,
         mc_noise: float = 0.05,
-        mc_centred: bool = True,
+        mc_centred: bool = False,
+        mc_standardize: bool = True,
     ):
         if taps is not None and length is not None:
             raise AlkitError(
@@ -184,6 +191,7 @@ class _FisherStrategy(Strategy):
         self.mc_degrees = mc_degrees
         self.mc_noise = mc_noise
         self.mc_centred = mc_centred
+        self.mc_standardize = mc_standardize
 
     def preflight(self, setup: Setup) -> None:
         """The needs, and taps (or a length L) that the experiment's model has."""
@@ -212,6 +220,11 @@ class _FisherStrategy(Strategy):
                         f"{type(model).__name__} has descriptor length L={self.length}; its "
                         f"taps and widths are { {t: widths[t] for t in usable} }"
                     )
+        if self.estimator == "mc_mi":  # enough MC samples for the widest tap's covariance
+            widths = static_tap_widths(model)
+            if widths is not None and self.length is None:
+                taps = self.taps if self.taps is not None else default_taps(model)
+                check_mc_samples(self.n_mc, [widths[t] for t in taps], option="n_mc")
 
     def resolve_taps(self, model, x_1) -> tuple[str, ...]:
         if self.taps is not None:
@@ -230,6 +243,9 @@ class _FisherStrategy(Strategy):
             return ctx.pool.oracle.peek(scored), {}
         if self.estimator == "phat":
             return (lambda z, logits: nearest_validation_labels(z, zv_M_L, y_val)), {}
+        if self.estimator == "mc_mi":
+            widths = tap_widths(model, X_pool[:1])
+            check_mc_samples(self.n_mc, [widths[t] for t in taps], option="n_mc")
         labels, _, backward_per = mc_pseudo_labels(
             model,
             X_pool,
@@ -241,6 +257,7 @@ class _FisherStrategy(Strategy):
             noise_std=self.mc_noise,
             seed=int(ctx.rng.integers(2**31)),
             centred=self.mc_centred,
+            standardize=self.mc_standardize,
         )
         n = len(scored)
         return labels, {"forward": self.n_mc * n, "backward": backward_per * n}
@@ -319,8 +336,11 @@ class PFK(_FisherStrategy):
     Options: ``kernel`` (``"rzg"`` = R_z ∘ R_g, the paper; ``"sum"`` = R_z + R_g, the authors'
     code; ``"rz"`` = PCC), ``estimator`` S (``"phat"`` p̂(y, z) from the nearest validation
     sample, ``"yhat"`` the model's argmax, ``"mc_trace"`` / ``"mc_mi"`` Monte-Carlo over
-    ``n_mc`` perturbations (``mc_centred=False``: the authors' uncentred trace), ``"true"`` the
-    hidden labels — an ablation that peeks at the oracle),
+    ``n_mc`` perturbations (128, the authors' K; ``mc_mi`` needs ``n_mc ≥ 2 L_j + 1`` for the
+    widest tap; ``mc_centred=True`` centres the trace over the K samples instead of per sample,
+    ``mc_standardize=False`` skips the eq. 6 standardisation: see
+    :mod:`alkit.kernels.fisher_mc`), ``"true"`` the hidden labels — an ablation that peeks at
+    the oracle),
     ``taps`` (comma-separated) or ``length`` L, ``top_k`` matches per centre (32),
     ``max_candidates`` to score a random pool subset, ``block_size`` pool columns per block.
     """

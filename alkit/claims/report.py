@@ -1,0 +1,253 @@
+"""Run the claim rows on ``alkit sweep`` and write ``CLAIMS.md`` and ``claims.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from alkit.claims.base import Claim, Measurement, get_claims, measure
+from alkit.data import load_dataset
+from alkit.errors import DatasetUnavailableError
+from alkit.loop import ExperimentConfig
+from alkit.results import atomic_write_bytes
+from alkit.sweep import Cell, cells_for, collect, ray_available, run_cells, set_field
+
+REPORT_MD = "CLAIMS.md"
+REPORT_JSON = "claims.json"
+
+
+@dataclasses.dataclass
+class Row:
+    """A measured claim: the claim, its experiments and cells, and our number."""
+
+    claim: Claim
+    quick: bool
+    experiments: dict
+    cells: dict[str, list[Cell]]
+    overrides: dict = dataclasses.field(default_factory=dict)
+    measurement: Measurement | None = None
+    unavailable: str | None = None
+
+
+def experiments_of(claim: Claim, quick: bool, overrides: dict | None) -> dict:
+    """The row's experiments with ``overrides`` (field → value; dotted ``train.epochs`` for a
+    training field) applied to each; every field is checked again."""
+    exps = claim.experiments(quick)
+    if not overrides:
+        return exps
+    out = {}
+    for name, config in exps.items():
+        fields = config.to_dict()
+        for key, value in overrides.items():
+            set_field(fields, key, value)
+        out[name] = ExperimentConfig.from_dict(fields, source=f"the overrides of {claim.id}")
+    return out
+
+
+def _availability(exps: dict, seen: dict) -> str | None:
+    """Why the row cannot run here (a dataset that cannot be loaded), or None; ``seen``
+    caches the answer per dataset."""
+    for config in exps.values():
+        if config.dataset not in seen:
+            try:
+                load_dataset(config.dataset)
+                seen[config.dataset] = None
+            except DatasetUnavailableError as exc:
+                seen[config.dataset] = (
+                    f"dataset {config.dataset!r} is not available on this machine: {exc}"
+                )
+        if seen[config.dataset]:
+            return seen[config.dataset]
+    return None
+
+
+def run_claims(
+    only: list[str] | None = None,
+    quick: bool = False,
+    out: str | os.PathLike = "runs/claims",
+    report_dir: str | os.PathLike | None = None,
+    address: str | None = None,
+    workers: int | None = None,
+    overrides: dict | None = None,
+    num_gpus: float = 0.0,
+    n_boot: int = 2000,
+    quiet: bool = False,
+) -> list[Row]:
+    """Run the rows ``only`` (ids or seed numbers; all by default) and write the report.
+
+    Every row's experiments become sweep cells under ``out/cells`` (one run folder per
+    strategy × seed, shared between rows that run the same cell) and run through
+    :func:`alkit.sweep.run_cells`: on Ray when it is installed (``address`` or ``workers``
+    local CPUs), else, or with ``workers=0``, one after another in this process — the same
+    results either way. A finished cell is reused, an interrupted one resumed. ``overrides``
+    (field → value, e.g. ``{"seeds": [0, 1, 2], "train.epochs": 10}``) change every
+    experiment, and the report's protocol text shows them. The report goes to ``report_dir``
+    (default: ``out``).
+    """
+    out = Path(out)
+    rows, seen = [], {}
+    for claim in get_claims(only):
+        exps = experiments_of(claim, quick, overrides)
+        row = Row(claim, quick, exps, {name: cells_for(c) for name, c in exps.items()})
+        row.overrides = dict(overrides or {})
+        row.unavailable = _availability(exps, seen)
+        rows.append(row)
+    cells = [c for r in rows if r.unavailable is None for cs in r.cells.values() for c in cs]
+    if workers is None and address is None and not ray_available():
+        workers = 0  # Ray is optional: the same cells, one after another, same results
+        if not quiet:
+            print("alkit claims: Ray is not installed, running the cells in this process")
+    t0 = time.perf_counter()
+    sweep = None
+    if cells:
+        sweep = run_cells(
+            cells, out / "cells", address=address, workers=workers, num_gpus=num_gpus,
+            quiet=quiet, manifest={"claims": [r.claim.id for r in rows], "quick": quick},
+        )  # fmt: skip
+    wall = time.perf_counter() - t0
+    for row in rows:
+        if row.unavailable is None:
+            frames = {n: collect(out / "cells", cs) for n, cs in row.cells.items()}
+            row.measurement = measure(row.claim, frames, n_boot=n_boot)
+    write_report(rows, Path(report_dir) if report_dir is not None else out, wall, sweep)
+    return rows
+
+
+def _option_text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def row_json(row: Row) -> dict:
+    c, m = row.claim, row.measurement
+    verdict, why = ("not measurable here", row.unavailable) if m is None else (m.verdict, m.why)
+    return {
+        "id": c.id,
+        "seed": c.seed,
+        "smoke": row.quick,
+        "claim": c.claim,
+        "paper": {"source": c.source, "value": c.paper_value, "number": c.paper_number},
+        "unit": c.unit,
+        "protocol": c.protocol(row.experiments, row.quick),
+        "differences_from_paper": c.differences(row.experiments, row.quick),
+        "experiments": {name: cfg.to_dict() for name, cfg in row.experiments.items()},
+        "ours": None
+        if m is None
+        else {
+            "value": m.value,
+            "ci95": [m.low, m.high],
+            "seeds": m.seeds,
+            "bootstrap_resamples": m.n_boot,
+            "details": m.details,
+        },
+        "verdict": verdict,
+        "why": why,
+        "overrides": row.overrides,
+        "rerun": f"alkit claims{' --quick' if row.quick else ''} --only {c.id}"
+        + "".join(f" --set {k}={_option_text(v)}" for k, v in row.overrides.items()),
+    }
+
+
+def write_report(rows: list[Row], folder: Path, wall_seconds: float, sweep=None) -> Path:
+    """Write ``claims.json`` and ``CLAIMS.md`` into ``folder``; returns the Markdown path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = [row_json(r) for r in rows]
+    meta = {
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "mode": "quick (smoke)" if any(r.quick for r in rows) else "full",
+        "machine": f"{platform.node()} ({os.cpu_count()} CPUs, {platform.machine()})",
+        "load_average": os.getloadavg(),
+        "wall_seconds": round(wall_seconds, 1),
+        "executor": None if sweep is None else sweep.executor,
+        "cells_run_now": None if sweep is None else len(sweep.ran),
+        "cells_total": None if sweep is None else len(sweep.cells),
+    }
+    payload = {"meta": meta, "rows": entries}
+    atomic_write_bytes(folder / REPORT_JSON, json.dumps(payload, indent=1, default=str).encode())
+    md = folder / REPORT_MD
+    atomic_write_bytes(md, markdown(entries, meta).encode())
+    return md
+
+
+def markdown(entries: list[dict], meta: dict) -> str:
+    """The report as Markdown: one summary table, then each row's protocol and differences."""
+    lines = [
+        "# Claims: do the papers' headline claims hold under a protocol anyone can re-run?",
+        "",
+        f"Generated {meta['generated']} ({meta['mode']}) on {meta['machine']}, "
+        f"{meta['wall_seconds']} s of wall time ({meta['cells_run_now']} of "
+        f"{meta['cells_total']} cells run now on {meta['executor']}). Our numbers are point "
+        "estimates on all seeds with a 95% percentile bootstrap interval over seeds. "
+        "Verdicts: *holds* (interval above 0 and the estimate reaches the paper's number), "
+        "*holds in direction only* (above 0, short of the paper's number), *does not hold* "
+        "(interval reaches 0 or below), *not measurable here* (with why).",
+        "",
+        "| row | seed | claim | paper | ours (95% CI) | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in entries:
+        ours = e["ours"]
+        value = (
+            "not run"
+            if ours is None
+            else f"{_fmt(ours['value'])} [{_fmt(ours['ci95'][0])}, {_fmt(ours['ci95'][1])}] "
+            f"{e['unit']} ({len(ours['seeds'])} seeds)"
+        )
+        smoke = " **(smoke)**" if e["smoke"] else ""
+        lines.append(
+            f"| `{e['id']}`{smoke} | {e['seed']} | {e['claim']} | {e['paper']['source']}: "
+            f"{e['paper']['value']} | {value} | **{e['verdict']}** |"
+        )
+    for e in entries:
+        lines += [
+            "",
+            f"## `{e['id']}`{' (smoke: not evidence)' if e['smoke'] else ''}",
+            "",
+            f"**Claim.** {e['claim']} ({e['paper']['source']}: {e['paper']['value']}).",
+            "",
+            f"**Our protocol.** {e['protocol']}.",
+            "",
+            "**Differences from the paper.**",
+            "",
+            *[f"- {d}" for d in e["differences_from_paper"]],
+            "",
+            f"**Verdict: {e['verdict']}.** {e['why']}.",
+        ]
+        if e["ours"] is not None and e["ours"]["details"]:
+            lines += ["", "**Details.**", "", "```", _details_text(e["ours"]["details"]), "```"]
+        lines += ["", f"Re-run this row: `{e['rerun']}`."]
+    return "\n".join(lines) + "\n"
+
+
+def _details_text(details: dict) -> str:
+    out = []
+    for key, value in details.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}: {v}" for k, v in value.items())
+            out.append(f"{key}: {inner}")
+        else:
+            out.append(f"{key}: {value}")
+    return "\n".join(out)
+
+
+def results_frame(rows: list[Row], out: str | os.PathLike) -> pd.DataFrame:
+    """Every row's cells' results (for notebooks), with ``claim`` and ``experiment`` columns."""
+    frames = []
+    for row in rows:
+        for name, cells in row.cells.items():
+            frame = collect(Path(out) / "cells", cells)
+            if not frame.empty:
+                frames.append(frame.assign(claim=row.claim.id, experiment=name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

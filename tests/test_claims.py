@@ -1,0 +1,145 @@
+"""alkit claims: the quick (smoke) report end to end, verdict rules, the bootstrap, the registry."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from alkit import metrics
+from alkit.claims import VERDICTS, Claim, claim_ids, get_claims, judge, run_claims
+from alkit.claims.base import _CLAIMS
+from alkit.errors import AlkitError
+from alkit.loop import ExperimentConfig
+from alkit.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("claims")
+    rows = run_claims(quick=True, out=out, workers=0, quiet=True, n_boot=500)
+    return out, rows, json.loads((out / "claims.json").read_text())
+
+
+def test_quick_report_has_every_row_with_interval_verdict_and_protocol(quick_report):
+    out, rows, report = quick_report
+    assert [r["id"] for r in report["rows"]] == claim_ids()
+    assert {"000-paper-protocol", "000-selection-only"} <= set(claim_ids())
+    assert {"003-selection-effect", "003-training-effect"} <= set(claim_ids())
+    for row in report["rows"]:
+        assert row["smoke"] is True and row["verdict"] in VERDICTS
+        low, high = row["ours"]["ci95"]
+        assert low <= row["ours"]["value"] <= high
+        assert row["ours"]["seeds"] == [0, 1]
+        assert row["differences_from_paper"][0].startswith("SMOKE")
+        assert row["rerun"] == f"alkit claims --quick --only {row['id']}"
+    md = (out / "CLAIMS.md").read_text()
+    for row_id in claim_ids():
+        assert f"`{row_id}` **(smoke)**" in md
+    by_id = {r["id"]: r for r in report["rows"]}
+    # the two seed-000 protocols differ only in PFK's initial set; the validation labels are
+    # stated next to the number
+    assert "PFK picks its own initial set" in by_id["000-paper-protocol"]["protocol"]
+    assert "same random initial set" in by_id["000-selection-only"]["protocol"]
+    assert "50 balanced images used by PFK" in by_id["000-selection-only"]["protocol"]
+    paper = by_id["000-paper-protocol"]["experiments"]["run"]
+    assert paper["cold_start"] is True and "mc_entropy:n_samples=4" in paper["strategies"]
+    # seed 003: every GMM option is recorded, the variance floor included
+    reg_da = by_id["003-selection-effect"]["experiments"]["reg_da"]["train"]
+    assert reg_da["gmm_options"]["var_floor"] == 0.01 and reg_da["gmm_align_steps"] > 0
+    assert by_id["003-training-effect"]["experiments"]["plain"]["train"]["gmm_reg"] == 0.0
+
+
+def test_rows_share_cells_and_a_rerun_reuses_them_with_the_same_numbers(quick_report):
+    out, rows, report = quick_report
+    # random/entropy/mc_entropy/varratio ignore cold_start: both seed-000 rows use one run
+    paper, selection = (r for r in rows if r.claim.seed == "000")
+    shared = {c.name for c in paper.cells["run"]} & {c.name for c in selection.cells["run"]}
+    assert len(shared) == 4 * 2  # 4 strategies × 2 seeds; only pfk's cells differ
+    assert report["meta"]["cells_total"] == 22
+    again = run_claims(only=["000"], quick=True, out=out, workers=0, quiet=True, n_boot=500)
+    assert [r.claim.id for r in again] == ["000-paper-protocol", "000-selection-only"]
+    first = {r.claim.id: r.measurement for r in rows}
+    for row in again:
+        assert row.measurement.value == first[row.claim.id].value
+        assert row.measurement.low == first[row.claim.id].low
+    assert json.loads((out / "claims.json").read_text())["meta"]["cells_run_now"] == 0
+
+
+def test_judge_gives_each_verdict_by_its_rule():
+    assert judge(45.0, 10.0, 60.0, 40.0, "%", 5)[0] == "holds"
+    assert judge(20.0, 5.0, 30.0, 40.0, "%", 5)[0] == "holds in direction only"
+    verdict, why = judge(10.0, -5.0, 30.0, 40.0, "%", 5)
+    assert verdict == "does not hold" and "includes 0" in why
+    verdict, why = judge(-10.0, -20.0, -1.0, 40.0, "%", 5)
+    assert verdict == "does not hold" and "reverse" in why
+    assert judge(math.nan, math.nan, math.nan, 40.0, "%", 5)[0] == "not measurable here"
+
+
+def test_bootstrap_interval_resamples_units_with_replacement():
+    values = np.array([1.0, 2.0, 3.0, 10.0])
+    point, low, high = metrics.bootstrap_interval(lambda i: values[i].mean(), 4, n_boot=4000)
+    assert point == pytest.approx(4.0)
+    assert 1.0 <= low < point < high <= 10.0
+    rng = np.random.default_rng(0)  # the same draws, by hand
+    draws = [values[rng.integers(0, 4, 4)].mean() for _ in range(4000)]
+    assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+    assert metrics.bootstrap_interval(lambda i: 7.0, 1) == (7.0, 7.0, 7.0)
+    with pytest.raises(AlkitError, match="at least one unit"):
+        metrics.bootstrap_interval(lambda i: 0.0, 0)
+
+
+def test_another_module_can_register_a_row_and_run_it_alone(tmp_path, monkeypatch):
+    def experiments(quick):
+        return {
+            "run": ExperimentConfig(
+                dataset="digits", pool_size=400, test_size=200, initial=10, query=10,
+                rounds=2, seeds=(0, 1), strategies=("random", "margin"), device="cpu",
+                train=TrainConfig(epochs=2, min_steps=20),
+            )
+        }  # fmt: skip
+
+    claim = Claim(
+        id="999-margin-beats-random",
+        seed="999",
+        claim="margin beats random",
+        source="Fig. 0",
+        paper_value="+1 point",
+        paper_number=1.0,
+        unit="accuracy points",
+        experiments=experiments,
+        statistic=lambda c, idx: (
+            c.mean_accuracy("run", "margin", idx) - c.mean_accuracy("run", "random", idx)
+        ),
+        protocol=lambda exps, quick: f"digits, seeds {list(exps['run'].seeds)}",
+        differences=lambda exps, quick: [f"{exps['run'].train.epochs} epochs"],
+    )
+    monkeypatch.setitem(_CLAIMS, claim.id, claim)
+    assert get_claims(["999"]) == [claim]
+    (row,) = run_claims(only=[claim.id], out=tmp_path, workers=0, quiet=True, n_boot=200)
+    assert row.measurement.verdict in VERDICTS and row.measurement.seeds == [0, 1]
+    assert "999-margin-beats-random" in (tmp_path / "CLAIMS.md").read_text()
+    # overrides change every experiment of the row, and the report says so
+    (row,) = run_claims(
+        only=[claim.id], out=tmp_path / "o", workers=0, quiet=True, n_boot=200,
+        overrides={"seeds": [1], "train.epochs": 1},
+    )  # fmt: skip
+    (entry,) = json.loads((tmp_path / "o" / "claims.json").read_text())["rows"]
+    assert entry["protocol"] == "digits, seeds [1]" and entry["differences_from_paper"] == [
+        "1 epochs"
+    ]
+    assert entry["experiments"]["run"]["train"]["epochs"] == 1
+    assert entry["rerun"] == f"alkit claims --only {claim.id} --set seeds=[1] --set train.epochs=1"
+    assert row.measurement.seeds == [1] and row.measurement.low == row.measurement.high
+    with pytest.raises(AlkitError, match="unknown claim row"):
+        get_claims(["no-such-row"])
+
+
+def test_cli_lists_the_rows(capsys):
+    from alkit.cli import main
+
+    assert main(["claims", "--list"]) == 0
+    printed = capsys.readouterr().out
+    assert all(row_id in printed for row_id in claim_ids())
