@@ -81,8 +81,9 @@ class FigureDashboard:
 
     The figure is drawn once at construction and again by an ``observe`` callback whenever a
     control's value changes; it reaches the page as a PNG assigned to ``self.output.outputs``
-    (never by capturing output, see the module docstring). A control with a single choice in
-    this mode is hidden and named in a note. Display the object itself (or ``.widget``).
+    (never by capturing output, see the module docstring); ``self.figure`` keeps the last
+    matplotlib Figure, ``self.png`` its image. A control with a single choice in this mode is
+    hidden and named in a note. Display the object itself (or ``.widget``).
     ``draw`` should build its figure with ``matplotlib.figure.Figure`` (pyplot figures are
     closed after rendering so they do not reappear under the next cell).
     """
@@ -99,6 +100,7 @@ class FigureDashboard:
         self.controls = dict(controls)
         self.dpi = dpi
         self.png: bytes = b""
+        self.figure = None
         self.summary: dict | None = None
         self.output = w.Output()
         self.status = w.HTML()
@@ -134,7 +136,7 @@ class FigureDashboard:
             self.status.value = ""
         fig, summary = result if isinstance(result, tuple) else (result, None)
         self.png = figure_png(fig, dpi=self.dpi)
-        self.summary = summary
+        self.figure, self.summary = fig, summary
         self.output.outputs = (png_output(self.png, type(self).__name__),)
         self.caption.value = summary_html(summary)
 

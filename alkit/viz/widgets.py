@@ -272,7 +272,9 @@ class CompareStrategies:
         for annotation, s in zip(fig.layout.annotations[:2], (strategy_a, strategy_b), strict=True):
             annotation.font = {"color": colors[s], "size": 15}
         self.figure = go.FigureWidget(fig)
-        self.marks_a, self.marks_b = self.figure.data[-4:-2], self.figure.data[-2:]
+        marks = [t for t in self.figure.data if t.name in _MARKS]
+        self.marks_a = [t for t in marks if t.xaxis == "x"]
+        self.marks_b = [t for t in marks if t.xaxis == "x2"]
         self.bars = [t for t in self.figure.data if t.type == "bar"]
         self.round.observe(lambda _: self.redraw(), names="value")
         self.widget = w.VBox([self.round, self.figure])
