@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 #: Per-cell limit in smoke mode; whole notebooks take well under a minute on two cores.
 CELL_TIMEOUT_S = 120
 #: Notebooks that keep a run folder: executed a second time over their finished folder.
-RERUN = {"00_quickstart.ipynb", "02_fisher_kernel.ipynb"}
+RERUN = {"02_fisher_kernel.ipynb"}
 
 
 def execute(path: Path, cwd: Path) -> tuple:
