@@ -25,7 +25,7 @@ from alkit.viz.fisher import (  # noqa: E402
     plot_test_embedding,
     snapshot_recorder,
 )
-from alkit.viz.style import wrap_label  # noqa: E402
+from alkit.viz.style import MIN_FONT_PT, NOTEBOOK_WIDTH_IN, wrap_label  # noqa: E402
 
 
 def _config(**overrides):
@@ -83,6 +83,14 @@ def test_fisher_explorer_redraws_the_heatmap_from_the_selection_it_made():
     captions = {a.get_title() for a in fig.subfigs[2].axes if a.get_title()}
     full = {wrap_label(n, 10) for n in names} | {wrap_label(f"centre: {n}", 10) for n in names}
     assert captions <= full  # wrapped onto two lines at most, never cut
+    # readable at notebook width: no text under 9 pt, no wider than the output area
+    fig.canvas.draw()
+    small = [
+        t.get_text()
+        for t in fig.findobj(matplotlib.text.Text)
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT_PT
+    ]
+    assert not small and fig.get_figwidth() <= NOTEBOOK_WIDTH_IN
 
 
 @requires_fashion
