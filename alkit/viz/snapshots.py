@@ -94,6 +94,8 @@ def splits_of(config, seed: int):
     ``config`` and ``seed``."""
     from alkit.data import build_splits, load_dataset
 
+    # per-class imbalance is newer than some configs: pass it only when a config sets it
+    extra = {"imbalance_per_class": True} if getattr(config, "imbalance_per_class", False) else {}
     return build_splits(
         load_dataset(config.dataset),
         seed=seed,
@@ -103,6 +105,7 @@ def splits_of(config, seed: int):
         long_tail_factor=config.long_tail,
         pool_size=config.pool_size,
         test_size=config.test_size,
+        **extra,
     )
 
 
