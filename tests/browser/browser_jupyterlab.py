@@ -330,7 +330,9 @@ def test_dashboard_notebooks_render_and_respond(name, tmp_path):
             select = box.locator(".widget-dropdown:visible select").last
             options = select.locator("option").all_inner_texts()
             current = select.input_value()
-            select.select_option(next(o for o in options if o != current))
+            # a signed score when there is one (its colour scale is centred at 0), else the next
+            wanted = [o for o in options if o == "I_Like" and o != current]
+            select.select_option((wanted or [o for o in options if o != current])[0])
         _wait_for(
             lambda: page.evaluate(IMAGE_SRCS, box.element_handle()) != before,
             WIDGET_UPDATE_S * 3,
