@@ -32,7 +32,7 @@ from alkit.viz.style import MARK_COLOR, NEUTRAL_LIGHT, class_colors, strategy_co
 
 # -- plotly helpers -----------------------------------------------------------------------------
 #: Shared look: white template, legend in a row under the plots so it never covers an axis,
-#: text at least MIN_FONT_PT points.
+#: text at 13 px (about 10 pt, above the 9 pt minimum of alkit.viz.style).
 _LAYOUT = {
     "template": "plotly_white",
     "margin": {"t": 70, "b": 40},
