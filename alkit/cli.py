@@ -22,6 +22,10 @@ from pathlib import Path
 from alkit.errors import AlkitError
 
 DEFAULT_STRATEGIES = "random,entropy,margin,least_confidence"
+THREADS_HELP = (
+    "torch threads (default: $ALKIT_THREADS, else the CPUs this process may use; "
+    "1 is often fastest on a machine shared with other busy jobs)"
+)
 DEFAULT_OUT = "runs/demo"
 
 SPEC_HELP = """\
@@ -209,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--out", default=S, help=f"output folder, resumed if it exists ({DEFAULT_OUT})")
     b.add_argument("--quiet", action="store_true", help="no progress bars and no progress lines")
+    b.add_argument("--threads", type=int, help=THREADS_HELP)
     sub.add_parser("list", help="list strategies, datasets, models and artifacts")
     p = sub.add_parser(
         "pretrain",
@@ -229,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--no-quality", action="store_true", help="skip the test-set quality check")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
     c = sub.add_parser("cache", help="list or clear the artifact cache ($ALKIT_CACHE)")
     c.add_argument("action", choices=("list", "clear"))
     c.add_argument("name", nargs="?", help="only this artifact")
@@ -547,6 +553,12 @@ COMMANDS = {
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None and threads < 1:
+            raise AlkitError(f"--threads must be an integer ≥ 1, got {threads}")
+        from alkit.threads import configure_threads
+
+        configure_threads(threads)
         return COMMANDS[args.command](args)
     except AlkitError as exc:
         print(f"alkit: error: {exc}", file=sys.stderr)
