@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("ALKIT_PROGRESS", "0")
-# artifacts built by tests go to a fresh folder, never the user's ~/.cache/alkit
-os.environ.setdefault("ALKIT_CACHE", tempfile.mkdtemp(prefix="alkit-test-cache-"))
+# artifacts built by tests go to a fresh folder, never the user's ~/.cache/alkit; it is
+# removed when the test session ends
+if "ALKIT_CACHE" not in os.environ:
+    _TEST_CACHE = tempfile.mkdtemp(prefix="alkit-test-cache-")
+    os.environ["ALKIT_CACHE"] = _TEST_CACHE
+    atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
