@@ -437,7 +437,7 @@ def _pretrain(args) -> int:
     from alkit.artifacts import artifact_spec, build_artifact, encode, record_quality
     from alkit.artifacts.experiment import experiment_options, split_key
     from alkit.data import load_dataset
-    from alkit.loop import ExperimentConfig, _seed_splits
+    from alkit.loop import ExperimentConfig, seed_splits
     from alkit.ssl import feature_quality
 
     spec = artifact_spec(args.name)
@@ -447,7 +447,7 @@ def _pretrain(args) -> int:
     dataset = load_dataset(config.dataset)
     progress = False if args.quiet else None
     for seed in config.seeds:
-        splits = _seed_splits(config, dataset, seed)
+        splits = seed_splits(config, dataset, seed)
         spec.check_input_shape(splits.X_pool.shape[1:])
         art = build_artifact(
             args.name,

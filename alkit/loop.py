@@ -353,7 +353,9 @@ class Plan:
     dataset: object
 
 
-def _seed_splits(config: ExperimentConfig, dataset, seed: int) -> DataSplits:
+def seed_splits(config: ExperimentConfig, dataset, seed: int) -> DataSplits:
+    """The pool / validation / test splits of ``seed`` that :func:`run_experiment` uses (before
+    any frozen-feature encoding)."""
     return build_splits(
         dataset,
         seed=seed,
@@ -398,7 +400,7 @@ def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) ->
                 f"rare_classes (--rare-classes) {bad} are not classes of {config.dataset} "
                 f"(0 … {dataset.n_classes - 1})"
             )
-    splits = _seed_splits(config, dataset, config.seeds[0])
+    splits = seed_splits(config, dataset, config.seeds[0])
     _check_budget(config, schedule, splits)
     with torch.random.fork_rng(devices=[]):
         try:
@@ -462,7 +464,7 @@ def run_experiment(
     lines = not bars and progress is not False and os.environ.get("ALKIT_PROGRESS") != "0"
     with RunStore(out, config.data_key(), config.to_dict()) as store:
         for seed in config.seeds:
-            splits = _seed_splits(config, plan.dataset, seed)
+            splits = seed_splits(config, plan.dataset, seed)
             _check_budget(config, plan.schedule, splits)
             n_rounds = len(plan.schedule) + 1
             pending = [s for s in plan.strategies if len(store.previous(s, seed)) < n_rounds]

@@ -11,6 +11,7 @@ labelled set and result row of each round from ``results.csv``, and the splits f
 from __future__ import annotations
 
 import copy
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from alkit.results import atomic_write_bytes
 
 SNAPSHOT_DIR = "snapshots"
 
@@ -82,9 +85,9 @@ def snapshot_recorder(
         if folder is not None:
             path = snapshot_path(folder, state.strategy, state.seed, state.round)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(model.state_dict(), tmp)
-            tmp.replace(path)
+            buf = io.BytesIO()
+            torch.save(model.state_dict(), buf)
+            atomic_write_bytes(path, buf.getvalue())
 
     return on_round
 
@@ -92,21 +95,10 @@ def snapshot_recorder(
 def splits_of(config, seed: int):
     """The :class:`~alkit.data.DataSplits` that :func:`~alkit.loop.run_experiment` builds for
     ``config`` and ``seed``."""
-    from alkit.data import build_splits, load_dataset
+    from alkit.data import load_dataset
+    from alkit.loop import seed_splits
 
-    # per-class imbalance is newer than some configs: pass it only when a config sets it
-    extra = {"imbalance_per_class": True} if getattr(config, "imbalance_per_class", False) else {}
-    return build_splits(
-        load_dataset(config.dataset),
-        seed=seed,
-        val_per_class=config.val_per_class,
-        imbalance=config.imbalance,
-        rare_classes=config.rare_classes,
-        long_tail_factor=config.long_tail,
-        pool_size=config.pool_size,
-        test_size=config.test_size,
-        **extra,
-    )
+    return seed_splits(config, load_dataset(config.dataset), seed)
 
 
 def load_snapshots(
