@@ -429,7 +429,7 @@ def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) ->
     )
     for spec, strategy in strategies.items():
         strategy.preflight(setup)
-        uses_model = "learner" in strategy.requirements()
+        uses_model = "learner" in strategy.requirements() and strategy.cold_start_uses_model
         cold = config.cold_start and getattr(strategy, "cold_start", False)
         if cold and uses_model and not config.pretrain:
             raise AlkitError(

@@ -275,6 +275,9 @@ class Strategy(ABC):
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    #: True when a cold-start pick (round 0, no labels) reads the model, which then needs
+    #: pretraining (the loop's preflight refuses ``cold_start`` without ``pretrain``).
+    cold_start_uses_model: ClassVar[bool] = True
     #: False when the picks depend on ``ctx.rng`` (so another seed gives another batch).
     deterministic: ClassVar[bool] = True
     #: what the strategy needs from the experiment: words of :data:`NEEDS` or

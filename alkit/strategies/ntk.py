@@ -154,6 +154,8 @@ class NTKCPL(_NTKStrategy):
     name = "ntkcpl"
     paper = "Wen, Pizarro & Williams, arXiv 2306.04099 (2023)"
     deterministic = False
+    #: round 0 clusters the inputs and uses a fresh head's NTK: no trained model
+    cold_start_uses_model = False
     cold_start = True
     needs: ClassVar[frozenset[str]] = frozenset({"learner"})
 

@@ -14,6 +14,7 @@ import torch
 from alkit.errors import AlkitError
 from alkit.kernels.latent import ascend_entropy, entropy_of_logits
 from alkit.kernels.nn_index import NearestIndex
+from alkit.viz.dashboard import drawn_into
 
 
 class IdentityGenerator(torch.nn.Module):
@@ -222,10 +223,8 @@ class ToyAscentExplorer:
             z_project=self.z_project.value,
             seed=self.seed,
         )
-        self.output.clear_output(wait=True)
-        with self.output:
+        with drawn_into(self.output):
             fig, ax = plt.subplots(figsize=(7, 4.5))
             plot_toy_ascent(self.result, self.X, self.labeled, ax=ax)
-            plt.show()
         plt.close("all")
         return self.result

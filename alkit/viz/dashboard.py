@@ -21,6 +21,7 @@ import base64
 import html
 import traceback
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 
 from alkit.errors import AlkitError
 from alkit.viz.style import figure_png
@@ -73,6 +74,20 @@ def summary_html(summary: Mapping | None) -> str:
         for k, v in summary.items()
     )
     return f"<table style='font-size:14px'>{rows}</table>"
+
+
+@contextmanager
+def drawn_into(output, dpi: int = 100):
+    """Show the pyplot figures made inside the ``with`` block in the ``Output`` widget
+    ``output``: each is rendered to PNG, closed, and *assigned* to ``output.outputs`` (replacing
+    what it showed). Unlike ``with output:``, nothing is captured, so a notebook executed
+    headless cannot hang (see the module docstring). Call no ``plt.show()`` inside the block."""
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    yield
+    figures = [plt.figure(n) for n in plt.get_fignums() if n not in before]
+    output.outputs = tuple(png_output(figure_png(f, dpi=dpi), "figure") for f in figures)
 
 
 class FigureDashboard:

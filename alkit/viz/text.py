@@ -18,6 +18,7 @@ import torch
 from alkit.data.text import PAD, Vocabulary
 from alkit.errors import AlkitError
 from alkit.saliency import tds, token_zscores
+from alkit.viz.dashboard import drawn_into
 
 #: the plotting range of Fig. 12.4 (both scores scaled to ±38)
 THESIS_SCALE = 38.0
@@ -142,9 +143,7 @@ class TextSaliencyExplorer:
         truth = f" (true: {self.class_names[self.labels[i]]})" if self.labels is not None else ""
         self.tds_html.value = highlight_html(self.frame.words, self.frame.tds) + truth
         self.z_html.value = highlight_html(self.frame.words, self.frame.zscore, signed=True)
-        self.output.clear_output(wait=True)
-        with self.output:
+        with drawn_into(self.output):
             plt.figure(figsize=(12, 3.5))
             plot_saliency_lines(self.frame)
             plt.tight_layout()
-            plt.show()

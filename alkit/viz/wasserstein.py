@@ -18,6 +18,7 @@ import torch
 from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.ot import ground_cost, ipot_log, sinkhorn_log
 from alkit.kernels.prototypes import greedy_wasserstein_prototypes, wasserstein_distance
+from alkit.viz.dashboard import drawn_into
 
 TOYS = ("circle", "3 gaussians", "3 gaussians, unequal weights")
 TOY_SOLVERS = ("emd", "sinkhorn", "ipot", "random")
@@ -181,14 +182,12 @@ class PrototypeExplorer:
         import matplotlib.pyplot as plt
 
         self.result, self.reference = self.compute()
-        self.output.clear_output(wait=True)
-        with self.output:
+        with drawn_into(self.output):
             fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
             plot_prototypes(self.result, axes[0])
             plot_prototypes(self.reference, axes[1])
             axes[1].set_title(f"exact EMD greedy: W₂ = {self.reference.w_curve[-1]:.3f}")
             plt.tight_layout()
-            plt.show()
 
 
 def interpolation_images(model, x1_HW, x2_HW, t: float, side: int) -> dict[str, np.ndarray]:
@@ -224,11 +223,9 @@ class InterpolationSlider:
         import matplotlib.pyplot as plt
 
         self.images = interpolation_images(self.model, self.x1, self.x2, self.t.value, self.side)
-        self.output.clear_output(wait=True)
-        with self.output:
+        with drawn_into(self.output):
             fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
             for ax, (name, img) in zip(axes, self.images.items(), strict=True):
                 ax.imshow(img, cmap="gray_r")
                 ax.set_title(f"{name}, t = {self.t.value:.2f}")
                 ax.axis("off")
-            plt.show()
