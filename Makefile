@@ -1,10 +1,11 @@
 # alkit: `make demo` runs the main job, `make test` the whole suite. Both set up what they need:
-# a .venv with the package, and Debian's Fashion-MNIST files when run as root.
+# a .venv with the package, and Debian's Fashion-MNIST files and fortunes texts when run as root.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.alkit-installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
+FORTUNES_DIR := /usr/share/games/fortunes
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: install data lint test demo lab bench chromium test-browser test-binder
@@ -25,6 +26,12 @@ data:
 	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	else \
 	  echo "note: Fashion-MNIST is missing; as root: apt-get install dataset-fashion-mnist"; \
+	fi
+	@if [ -f "$(FORTUNES_DIR)/computers" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq fortunes >/dev/null; \
+	else \
+	  echo "note: the fortunes texts are missing; as root: apt-get install fortunes"; \
 	fi
 
 lint: install

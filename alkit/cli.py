@@ -1,5 +1,7 @@
 """Command line: ``alkit bench`` runs (or resumes) an experiment and writes its report;
-``alkit list`` prints the registered strategies, datasets and models.
+``alkit list`` prints the registered strategies, datasets, models and artifacts;
+``alkit pretrain NAME`` builds an artifact (self-supervised features, pretrained weights) ahead
+of time into the cache the experiments read, and ``alkit cache list|clear`` manages that cache.
 
 An experiment comes from flags, from a config file (``--config experiment.toml``, or a run
 folder's ``config.json``), or both: flags override the file. ``--print-config`` prints the
@@ -20,6 +22,10 @@ from pathlib import Path
 from alkit.errors import AlkitError
 
 DEFAULT_STRATEGIES = "random,entropy,margin,least_confidence"
+THREADS_HELP = (
+    "torch threads (default: $ALKIT_THREADS, else the CPUs this process may use; "
+    "1 is often fastest on a machine shared with other busy jobs)"
+)
 DEFAULT_OUT = "runs/demo"
 
 SPEC_HELP = """\
@@ -60,6 +66,7 @@ EXPERIMENT_FLAGS = (
     "pretrain",
     "pretrain_epochs",
     "cold_start",
+    "features",
     "device",
 )
 
@@ -87,6 +94,50 @@ def _key_values(pairs: list[str], flag: str) -> dict:
     return out
 
 
+def _artifact_options(pairs: list[str], flag: str) -> dict:
+    """``["simclr.epochs=20"]`` → ``{"simclr": {"epochs": 20}}``."""
+    out: dict = {}
+    for pair in pairs:
+        name, dot, rest = pair.partition(".")
+        if not dot or not name.strip():
+            raise AlkitError(
+                f"{flag} {pair!r} must look like ARTIFACT.KEY=VALUE, e.g. simclr.epochs=20"
+            )
+        out.setdefault(name.strip(), {}).update(_key_values([rest], flag))
+    return out
+
+
+def _data_flags(p, S) -> None:
+    """The flags that fix the dataset and its split (shared by bench and pretrain)."""
+    p.add_argument("--dataset", default=S, help="dataset name (default: digits)")
+    p.add_argument(
+        "--imbalance", type=float, default=S, help="ratio r of common to rare classes (seed 000)"
+    )
+    p.add_argument("--rare-classes", default=S, help="comma-separated rare classes")
+    p.add_argument(
+        "--imbalance-per-class",
+        action="store_true",
+        default=S,
+        help="decimate each rare class by r (default: the pooled rare classes, seed 000 code)",
+    )
+    p.add_argument(
+        "--long-tail", type=float, default=S, help="long-tail factor, e.g. 0.1 (seed 003)"
+    )
+    p.add_argument("--val-per-class", type=int, default=S, help="balanced validation set size")
+    p.add_argument("--pool-size", type=int, default=S, help="subsample the pool")
+    p.add_argument("--test-size", type=int, default=S, help="subsample the test set")
+    p.add_argument("--seeds", type=int, default=S, help="number of seeds, 0 … S-1 (3)")
+    p.add_argument("--model", default=S, help="model name (default: the dataset's)")
+    p.add_argument(
+        "--model-option",
+        action="append",
+        default=S,
+        metavar="KEY=VALUE",
+        help="a model keyword, e.g. dropout=0.3 (repeatable)",
+    )
+    p.add_argument("--device", default=S, help="cpu, cuda or auto")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,29 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     S = argparse.SUPPRESS  # a flag not given leaves the file's value (or the default) in place
     b.add_argument("--config", help="experiment file (.toml) or a run folder / its config.json")
     b.add_argument("--print-config", action="store_true", help="print the config as TOML, exit")
-    b.add_argument("--dataset", default=S, help="dataset name (default: digits)")
-    b.add_argument(
-        "--imbalance", type=float, default=S, help="ratio r of common to rare classes (seed 000)"
-    )
-    b.add_argument("--rare-classes", default=S, help="comma-separated rare classes")
-    b.add_argument(
-        "--imbalance-per-class",
-        action="store_true",
-        default=S,
-        help="decimate each rare class by r (default: the pooled rare classes, seed 000 code)",
-    )
-    b.add_argument(
-        "--long-tail", type=float, default=S, help="long-tail factor, e.g. 0.1 (seed 003)"
-    )
+    _data_flags(b, S)
     b.add_argument(
         "--category-mismatch",
         type=float,
         default=S,
         help="fraction of classes allowed in the initial set, e.g. 0.7 (seed 003 A.4)",
     )
-    b.add_argument("--val-per-class", type=int, default=S, help="balanced validation set size")
-    b.add_argument("--pool-size", type=int, default=S, help="subsample the pool")
-    b.add_argument("--test-size", type=int, default=S, help="subsample the test set")
     b.add_argument(
         "--strategies", default=S, help=f"strategy specs (default: {DEFAULT_STRATEGIES})"
     )
@@ -129,15 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--query", type=int, default=S, help="samples queried per round (10)")
     b.add_argument("--schedule", default=S, help="per-round query sizes, e.g. 20,20,100")
     b.add_argument("--rounds", type=int, default=S, help="query rounds after the initial (10)")
-    b.add_argument("--seeds", type=int, default=S, help="number of seeds, 0 … S-1 (3)")
-    b.add_argument("--model", default=S, help="model name (default: the dataset's)")
-    b.add_argument(
-        "--model-option",
-        action="append",
-        default=S,
-        metavar="KEY=VALUE",
-        help="a model keyword, e.g. dropout=0.3 (repeatable)",
-    )
     b.add_argument("--optimizer", default=S, help="adam or sgd")
     b.add_argument("--lr", type=float, default=S, help="learning rate (1e-3)")
     b.add_argument("--momentum", type=float, default=S, help="SGD momentum (0.9)")
@@ -170,12 +196,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--cold-start",
         action="store_true",
         default=S,
-        help="strategies that can (pfk, pcc) choose the initial set themselves",
+        help="strategies that can (pfk, pcc, typiclust, coreset) choose the initial set",
     )
-    b.add_argument("--device", default=S, help="cpu, cuda or auto")
+    b.add_argument(
+        "--features",
+        default=S,
+        help="run on an artifact's frozen features (simsiam, simclr, pca): an mlp_bn head "
+        "(seed 002)",
+    )
+    b.add_argument(
+        "--artifact-option",
+        action="append",
+        default=S,
+        metavar="ARTIFACT.KEY=VALUE",
+        help="an artifact option, e.g. simclr.epochs=20 (repeatable)",
+    )
     b.add_argument("--out", default=S, help=f"output folder, resumed if it exists ({DEFAULT_OUT})")
     b.add_argument("--quiet", action="store_true", help="no progress bars and no progress lines")
-    sub.add_parser("list", help="list strategies, datasets and models")
+    b.add_argument("--threads", type=int, help=THREADS_HELP)
+    sub.add_parser("list", help="list strategies, datasets, models and artifacts")
+    p = sub.add_parser(
+        "pretrain",
+        help="build an artifact (SSL features, pretrained weights) into the cache ahead of time",
+        description="Build artifact NAME from the unlabelled pool of each seed's split, exactly "
+        "as 'alkit bench' with the same data flags would, and store it in $ALKIT_CACHE "
+        "(default ~/.cache/alkit); a later bench reuses it. Feature artifacts are then checked "
+        "by kNN (k=20) and linear-probe accuracy on the test set (5-fold CV within the test "
+        "set: the test labels only), printed and stored with the artifact.",
+    )
+    p.add_argument("name", help="artifact name (see 'alkit list')")
+    p.add_argument("--config", help="experiment file (.toml) or run folder for the data fields")
+    _data_flags(p, S)
+    p.add_argument("--pretrain-epochs", type=int, default=S, help="rotation: epochs (8)")
+    p.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="an artifact option, e.g. epochs=20 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--no-quality", action="store_true", help="skip the test-set quality check")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
+    c = sub.add_parser("cache", help="list or clear the artifact cache ($ALKIT_CACHE)")
+    c.add_argument("action", choices=("list", "clear"))
+    c.add_argument("name", nargs="?", help="only this artifact")
     w = sub.add_parser("sweep", help="run a grid of experiments, one run folder per cell (Ray)")
     w.add_argument("--config", required=True, help="sweep file (.toml): [experiment] and [grid]")
     w.add_argument("--address", help="join a Ray cluster: auto or ray://HOST:10001")
@@ -245,6 +307,11 @@ def _fields_from_args(args) -> tuple[dict, str]:
         }
     if train:
         fields["train"] = train
+    if "artifact_option" in given:
+        merged = dict(fields.get("artifact_options") or {})
+        for name, opts in _artifact_options(given["artifact_option"], "--artifact-option").items():
+            merged[name] = {**merged.get(name, {}), **opts}
+        fields["artifact_options"] = merged
     if "model_option" in given:
         fields["model_options"] = {
             **fields.get("model_options", {}),
@@ -350,6 +417,7 @@ def _bench(args) -> int:
 
 
 def _list() -> int:
+    from alkit.artifacts import artifact_names, artifact_spec
     from alkit.data import dataset_names
     from alkit.models import model_names
     from alkit.strategies import strategy_class, strategy_names
@@ -359,6 +427,72 @@ def _list() -> int:
         print(f"  {name:<22} {strategy_class(name).paper}")
     print("datasets:\n  " + ", ".join(dataset_names()))
     print("models:\n  " + ", ".join(model_names()))
+    print("artifacts (alkit pretrain NAME):")
+    for name in artifact_names():
+        print(f"  {name:<22} {artifact_spec(name).kind}")
+    return 0
+
+
+def _pretrain(args) -> int:
+    from alkit.artifacts import artifact_spec, build_artifact, encode, record_quality
+    from alkit.artifacts.experiment import experiment_options, split_key
+    from alkit.data import load_dataset
+    from alkit.loop import ExperimentConfig, seed_splits
+    from alkit.ssl import feature_quality
+
+    spec = artifact_spec(args.name)
+    fields, _ = _fields_from_args(args)
+    fields["artifact_options"] = {args.name: _key_values(args.option, "--option")}
+    config = ExperimentConfig.from_dict(fields, source=args.config or "the flags")
+    dataset = load_dataset(config.dataset)
+    progress = False if args.quiet else None
+    for seed in config.seeds:
+        splits = seed_splits(config, dataset, seed)
+        spec.check_input_shape(splits.X_pool.shape[1:])
+        art = build_artifact(
+            args.name,
+            splits.X_pool,
+            data_key=split_key(config),
+            seed=seed,
+            options=experiment_options(config, args.name, splits.n_classes),
+            device=config.device,
+            progress=progress,
+        )
+        how = "cache hit" if art.meta["cache_hit"] else "built"
+        line = f"{args.name} seed {seed}: {how} in {art.meta['seconds']:.1f} s, key {art.key}"
+        if spec.encoder is not None and not args.no_quality:
+            q = art.meta.get("quality")
+            if q is None:
+                q = feature_quality(encode(art, splits.X_test, device=config.device),
+                                    splits.y_test, seed=seed)  # fmt: skip
+                record_quality(art, q)
+            line += (
+                f"; test kNN-20 {q['knn_accuracy']:.4f}, linear probe "
+                f"{q['linear_probe_accuracy']:.4f} ({q['protocol']})"
+            )
+        print(f"{line}\n  {art.path}")
+    return 0
+
+
+def _cache(args) -> int:
+    from alkit.artifacts import cache_root, clear_entries, list_entries
+
+    if args.action == "clear":
+        n = clear_entries(args.name)
+        print(f"removed {n} cached artifact(s) from {cache_root() / 'artifacts'}")
+        return 0
+    entries = list_entries(args.name)
+    print(f"{len(entries)} cached artifact(s) in {cache_root() / 'artifacts'}")
+    for e in entries:
+        data = e.get("data_key") or {}
+        q = (e.get("quality") or {}).get("knn_accuracy")
+        opts = ",".join(f"{k}={v}" for k, v in sorted((e.get("options") or {}).items()))
+        print(
+            f"  {e['name']:<9} {e['key']}  {data.get('dataset', '?')} seed {e.get('seed', '?')}"
+            f"  {e['bytes'] / 2**20:.1f} MiB  build {e.get('build_seconds', '?')} s"
+            + (f"  kNN {q:.4f}" if q is not None else "")
+            + f"  [{opts}]"
+        )
     return 0
 
 
@@ -406,12 +540,25 @@ def _claims(args) -> int:
     return 0
 
 
-COMMANDS = {"bench": _bench, "list": lambda args: _list(), "sweep": _sweep, "claims": _claims}
+COMMANDS = {
+    "bench": _bench,
+    "list": lambda args: _list(),
+    "pretrain": _pretrain,
+    "cache": _cache,
+    "sweep": _sweep,
+    "claims": _claims,
+}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None and threads < 1:
+            raise AlkitError(f"--threads must be an integer ≥ 1, got {threads}")
+        from alkit.threads import configure_threads
+
+        configure_threads(threads)
         return COMMANDS[args.command](args)
     except AlkitError as exc:
         print(f"alkit: error: {exc}", file=sys.stderr)

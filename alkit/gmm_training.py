@@ -1,5 +1,6 @@
 """Distribution-aware training of seed 003: the L_GMM regulariser (§3.3) and the GMM-fed
-WGAN-GP alignment stage (§3.4, eq. 3).
+WGAN-GP alignment stage (§3.4, eq. 3). The gradient penalty is the one of seed 004's WGAN-GP
+(:func:`alkit.generative.gradient_penalty`), imported here under its old name.
 
 Both are trainer options (``TrainConfig.gmm_reg``, ``TrainConfig.gmm_align_steps``), off by
 default, so they combine with any strategy (Table 1, "Reg" and "Reg + DA"). The alignment stage
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from alkit.errors import AlkitError
+from alkit.generative import gradient_penalty
 from alkit.kernels.gmm import (
     VAR_FLOOR,
     GMMParams,
@@ -121,19 +123,6 @@ def make_critic(in_features: int, hidden: int) -> torch.nn.Module:
         torch.nn.Linear(hidden, 1),
         torch.nn.Sigmoid(),
     )
-
-
-def gradient_penalty(critic, feats_L: torch.Tensor, feats_UL: torch.Tensor):
-    """WGAN-GP penalty (Gulrajani et al. 2017) on random interpolates of the two batches.
-
-    Returns ``(penalty, grad_norm_B)``: ``E[(‖∇D(x̂)‖ − 1)²]`` and the norms themselves.
-    """
-    n = min(len(feats_L), len(feats_UL))
-    eps = torch.rand(n, 1, device=feats_L.device)
-    mixed = (eps * feats_L[:n] + (1 - eps) * feats_UL[:n]).detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    norm = grad.norm(dim=1)
-    return ((norm - 1) ** 2).mean(), norm.detach()
 
 
 def critic_step(critic, opt, feats_L, feats_UL, gp_weight: float) -> dict[str, float]:

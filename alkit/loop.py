@@ -23,11 +23,16 @@ import torch
 from tqdm.auto import tqdm
 
 from alkit import metrics
+from alkit.artifacts import artifact_names
+from alkit.artifacts.experiment import (
+    build_experiment_artifacts,
+    check_experiment_artifacts,
+    frozen_splits,
+)
 from alkit.config_checks import check_choice, check_int, check_number, check_optional
 from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial, load_dataset
 from alkit.errors import AlkitError, check_positive_int, unknown_name
 from alkit.models import DEFAULT_MODEL, MODELS, build_model
-from alkit.pretrain import rotation_pretrain
 from alkit.results import COLUMNS, RunStore, check_run_folder
 from alkit.strategies import Query, QueryContext, Setup, Strategy, get_strategy
 from alkit.strategies.base import spec_from_table
@@ -53,6 +58,12 @@ class ExperimentConfig:
     per seed); ``cold_start=True`` lets a strategy with ``cold_start`` support choose the
     ``initial`` set itself before any label exists (round 0 of Alg. 1); the others draw it at
     random as usual.
+    Frozen features (seed 002): ``features="simsiam"`` (any artifact with features, see
+    :func:`alkit.artifacts.artifact_names`) builds that artifact from the unlabelled pool once
+    per seed (cached on disk) and runs the experiment on its ``N × D`` features: pool,
+    validation and test sets are encoded by it, and the model defaults to the ``mlp_bn`` head.
+    ``artifact_options`` sets artifact options by name, e.g. ``{"simclr": {"epochs": 20}}``;
+    strategies get every artifact of the seed through ``QueryContext.artifacts``.
 
     Every field is checked when the config is made (one line naming the field and its flag);
     what needs the data or the strategies is checked by :func:`preflight`.
@@ -79,6 +90,8 @@ class ExperimentConfig:
     pretrain: str | None = None
     pretrain_epochs: int = 8
     cold_start: bool = False
+    features: str | None = None
+    artifact_options: dict | None = None
 
     def __post_init__(self):
         if isinstance(self.train, dict):
@@ -164,6 +177,21 @@ class ExperimentConfig:
             raise AlkitError(
                 f"cold_start (--cold-start) must be true or false, got {self.cold_start!r}"
             )
+        if self.features is not None:
+            check_choice("features", self.features, artifact_names())
+            if self.pretrain is not None:
+                raise AlkitError(
+                    "choose either pretrain (--pretrain, a pretrained network) or features "
+                    "(--features, a head on frozen features), not both"
+                )
+        if self.artifact_options is not None and not (
+            isinstance(self.artifact_options, dict)
+            and all(isinstance(v, dict) for v in self.artifact_options.values())
+        ):
+            raise AlkitError(
+                "artifact_options (--artifact-option) must map artifact names to tables of "
+                f"options, e.g. {{'simclr': {{'epochs': 20}}}}, got {self.artifact_options!r}"
+            )
         if not isinstance(self.device, str):
             raise AlkitError(
                 f"device (--device) must be 'auto', 'cpu' or 'cuda', got {self.device!r}"
@@ -171,7 +199,10 @@ class ExperimentConfig:
 
     @property
     def model_name(self) -> str:
-        return self.model or DEFAULT_MODEL.get(self.dataset, "mlp")
+        """``model``, else ``mlp_bn`` on frozen features (seed 002), else the dataset's."""
+        if self.model:
+            return self.model
+        return "mlp_bn" if self.features else DEFAULT_MODEL.get(self.dataset, "mlp")
 
     def schedule(self) -> list[int]:
         """The query size of each round, ``rounds`` long."""
@@ -322,7 +353,9 @@ class Plan:
     dataset: object
 
 
-def _seed_splits(config: ExperimentConfig, dataset, seed: int) -> DataSplits:
+def seed_splits(config: ExperimentConfig, dataset, seed: int) -> DataSplits:
+    """The pool / validation / test splits of ``seed`` that :func:`run_experiment` uses (before
+    any frozen-feature encoding)."""
     return build_splits(
         dataset,
         seed=seed,
@@ -367,7 +400,7 @@ def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) ->
                 f"rare_classes (--rare-classes) {bad} are not classes of {config.dataset} "
                 f"(0 … {dataset.n_classes - 1})"
             )
-    splits = _seed_splits(config, dataset, config.seeds[0])
+    splits = seed_splits(config, dataset, config.seeds[0])
     _check_budget(config, schedule, splits)
     with torch.random.fork_rng(devices=[]):
         try:
@@ -380,6 +413,9 @@ def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) ->
                 f"model_options {config.model_options} do not fit model "
                 f"{config.model_name!r}: {exc}"
             ) from None
+    artifacts = check_experiment_artifacts(
+        config, strategies.values(), splits.X_pool.shape[1:], splits.n_classes
+    )
     setup = Setup(
         model=model,
         has_validation=len(splits.y_val) > 0,
@@ -387,14 +423,19 @@ def preflight(config: ExperimentConfig, out: str | os.PathLike | None = None) ->
         cold_start=config.cold_start,
         pretrain=config.pretrain,
         device=device,
+        artifacts=frozenset(artifacts),
+        features=config.features,
+        n_pool=len(splits.y_pool),
     )
     for spec, strategy in strategies.items():
         strategy.preflight(setup)
-        if config.cold_start and getattr(strategy, "cold_start", False) and not config.pretrain:
+        uses_model = "learner" in strategy.requirements()
+        cold = config.cold_start and getattr(strategy, "cold_start", False)
+        if cold and uses_model and not config.pretrain:
             raise AlkitError(
                 f"--cold-start without --pretrain: {spec} would choose the initial set with "
-                "an untrained network; add --pretrain rotation (seed 000's protocol) or drop "
-                "--cold-start"
+                "an untrained network; add --pretrain rotation (seed 000's protocol), give it "
+                "features=input where it has that option, or drop --cold-start"
             )
     if out is not None:
         check_run_folder(out, config.data_key(), RECORDED_FIELDS)
@@ -423,16 +464,22 @@ def run_experiment(
     lines = not bars and progress is not False and os.environ.get("ALKIT_PROGRESS") != "0"
     with RunStore(out, config.data_key(), config.to_dict()) as store:
         for seed in config.seeds:
-            splits = _seed_splits(config, plan.dataset, seed)
+            splits = seed_splits(config, plan.dataset, seed)
             _check_budget(config, plan.schedule, splits)
             n_rounds = len(plan.schedule) + 1
             pending = [s for s in plan.strategies if len(store.previous(s, seed)) < n_rounds]
-            pretrained = _pretrained_state(config, splits, seed, bars) if pending else None
+            if not pending:
+                continue
+            artifacts = build_experiment_artifacts(
+                config, splits, seed, plan.strategies.values(), progress=bars
+            )
+            if config.features is not None:
+                splits = frozen_splits(splits, artifacts[config.features], config.device)
             for spec, strategy in plan.strategies.items():
                 t0 = time.perf_counter()
                 ran = _run_one(
                     config, spec, strategy, seed, splits, plan.schedule, store, bars,
-                    on_round, pretrained,
+                    on_round, artifacts,
                 )  # fmt: skip
                 if ran and lines:
                     last = store.previous(spec, seed)[-1]
@@ -453,25 +500,9 @@ def _build_seed_model(config: ExperimentConfig, splits: DataSplits, seed: int):
     )
 
 
-def _pretrained_state(config: ExperimentConfig, splits: DataSplits, seed: int, show: bool):
-    """The seed's rotation-pretrained weights (shared by all strategies of the seed), or None."""
-    if config.pretrain is None:
-        return None
-    model = _build_seed_model(config, splits, seed)
-    rotation_pretrain(
-        model,
-        splits.X_pool,
-        epochs=config.pretrain_epochs,
-        seed=seed,
-        device=resolve_device(config.device),
-        progress=show,
-    )
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _context(config, pool, learner, splits, seed: int, rnd: int) -> QueryContext:
+def _context(config, pool, learner, splits, seed: int, rnd: int, artifacts) -> QueryContext:
     """The query context of round ``rnd``: its own seeded generator, the validation set when the
-    experiment has one, and a trainer for deep-ensemble members."""
+    experiment has one, a trainer for deep-ensemble members and the seed's artifacts."""
     return QueryContext(
         pool,
         learner,
@@ -480,15 +511,17 @@ def _context(config, pool, learner, splits, seed: int, rnd: int) -> QueryContext
         y_val=splits.y_val if len(splits.y_val) else None,
         round=rnd,
         train_fn=functools.partial(train_member, config, splits, pool, seed, rnd),
+        artifacts=artifacts,
     )
 
 
-def _initial_query(config, strategy, pool, learner, splits, seed) -> Query | None:
+def _initial_query(config, strategy, pool, learner, splits, seed, artifacts) -> Query | None:
     """Round 0: the strategy's own cold-start pick when asked for and supported, else None."""
     if not (config.cold_start and getattr(strategy, "cold_start", False)):
         pool.label(initial_indices(config, splits.y_pool, seed))
         return None
-    query = strategy.query(_context(config, pool, learner, splits, seed, 0), config.initial)
+    ctx = _context(config, pool, learner, splits, seed, 0, artifacts)
+    query = strategy.query(ctx, config.initial)
     pool.label(query.indices)
     return query
 
@@ -499,16 +532,15 @@ def _fit(learner: Learner, pool: Pool, config: ExperimentConfig, seed: int, rnd:
 
 
 def _mean_entropy(ctx: QueryContext, picks: np.ndarray) -> float:
-    """The mean predictive entropy (nats) of ``picks`` under the model that chose them (ASAL's
-    Fig. 3b measure, recorded for every strategy); NaN when the round had no model."""
+    """The mean predictive entropy of ``picks`` under the model that chose them
+    (:func:`alkit.metrics.pick_entropy`, recorded for every strategy); NaN without a model."""
     if ctx.learner is None:
         return float("nan")
-    probs = np.clip(ctx.predict_proba(picks).astype(np.float64), 1e-12, 1.0)
-    return float(-(probs * np.log(probs)).sum(1).mean())
+    return metrics.pick_entropy(ctx.predict_proba(picks))
 
 
 def _run_one(
-    config, spec, strategy: Strategy, seed, splits, schedule, store, show, on_round, pretrained
+    config, spec, strategy: Strategy, seed, splits, schedule, store, show, on_round, artifacts
 ):
     """Run the rounds of one strategy × seed not in ``store`` yet; False when all were."""
     previous = store.previous(spec, seed)
@@ -516,13 +548,13 @@ def _run_one(
         return False
     pool = Pool(splits.X_pool, splits.y_pool)
     model = _build_seed_model(config, splits, seed)
-    if pretrained is not None:
-        model.load_state_dict(pretrained)
+    if config.pretrain is not None:  # every layer but the last (seed 000), from the artifact
+        model.load_state_dict(artifacts[config.pretrain].state["model"])
     learner = Learner(model, config.train, device=config.device, seed=seed, progress=False)
     initial_query, initial_s, start = None, 0.0, 0
     if not previous:
         t0 = time.perf_counter()
-        initial_query = _initial_query(config, strategy, pool, learner, splits, seed)
+        initial_query = _initial_query(config, strategy, pool, learner, splits, seed, artifacts)
         initial_s = time.perf_counter() - t0 if initial_query is not None else 0.0
     else:  # every row records its labels; round 0's are the initial set, whoever chose it
         for row in previous:
@@ -560,7 +592,7 @@ def _run_one(
         query, select_s = (initial_query, initial_s) if rnd == 0 else (None, 0.0)
         pick_entropy = float("nan")
         if rnd > 0:
-            ctx = _context(config, pool, learner, splits, seed, rnd)
+            ctx = _context(config, pool, learner, splits, seed, rnd, artifacts)
             t0 = time.perf_counter()
             query = strategy.query(ctx, schedule[rnd - 1])
             select_s = time.perf_counter() - t0

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("ALKIT_PROGRESS", "0")
+# artifacts built by tests go to a fresh folder, never the user's ~/.cache/alkit; it is
+# removed when the test session ends
+if "ALKIT_CACHE" not in os.environ:
+    _TEST_CACHE = tempfile.mkdtemp(prefix="alkit-test-cache-")
+    os.environ["ALKIT_CACHE"] = _TEST_CACHE
+    atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -63,6 +72,27 @@ def _trained_state(dataset: str, model: str | None, n_labeled: int, imbalance, p
     return labeled, learner
 
 
+@functools.cache
+def tiny_gan_artifacts(dataset: str = "digits", imbalance=None, pool_size=None) -> dict:
+    """Seed 004's artifacts on the unlabelled pool, small enough for tests (trained once): a
+    WGAN-GP (MLP, width 16: hidden 64) of 200 generator steps at lr 1e-3 (1e-4, the paper's,
+    needs thousands of steps) and an auto-encoder of 5 epochs.
+    Returns ``{"wgan_gp": TrainedGAN, "autoencoder": TrainedAutoencoder}``."""
+    from alkit.generative import (
+        TrainedAutoencoder,
+        TrainedGAN,
+        train_autoencoder,
+        train_wgan_gp,
+    )
+
+    X = cached_splits(dataset, imbalance, pool_size).X_pool
+    gen, critic, log = train_wgan_gp(
+        X, seed=0, iterations=200, width=16, lr=1e-3, device="cpu", progress=False
+    )
+    ae, ae_log = train_autoencoder(X, seed=0, epochs=5, device="cpu", progress=False)
+    return {"wgan_gp": TrainedGAN(gen, critic, log), "autoencoder": TrainedAutoencoder(ae, ae_log)}
+
+
 def make_context(
     seed: int = 0,
     dataset: str = "digits",
@@ -70,16 +100,18 @@ def make_context(
     n_labeled: int = 40,
     imbalance=None,
     pool_size=None,
+    artifacts: bool = False,
 ):
     """A fresh QueryContext on real data with a trained model (the model is trained once and
-    shared; the Pool is new, so a test may label without affecting others)."""
+    shared; the Pool is new, so a test may label without affecting others). ``artifacts=True``
+    attaches :func:`tiny_gan_artifacts` as ``ctx.artifacts``."""
     from alkit.data import Pool
     from alkit.strategies import QueryContext
 
     splits = cached_splits(dataset, imbalance, pool_size)
     labeled, learner = _trained_state(dataset, model, n_labeled, imbalance, pool_size)
     pool = Pool(splits.X_pool, splits.y_pool, labeled_idx=labeled)
-    return QueryContext(
+    ctx = QueryContext(
         pool,
         learner,
         rng=np.random.default_rng(seed),
@@ -87,6 +119,9 @@ def make_context(
         y_val=splits.y_val,
         round=1,
     )
+    if artifacts:
+        ctx.artifacts = dict(tiny_gan_artifacts(dataset, imbalance, pool_size))
+    return ctx
 
 
 @pytest.fixture

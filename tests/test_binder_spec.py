@@ -35,11 +35,11 @@ def test_binder_environment_holds_every_runtime_and_notebook_dependency():
     assert "torch>=2.14" in pip_requirements() and "torchvision>=0.16" in pip_requirements()
 
 
-def test_binder_is_cpu_only_with_fashion_mnist_from_apt():
+def test_binder_is_cpu_only_with_fashion_mnist_and_fortunes_from_apt():
     names = [split_spec(d)[0] for d in conda_dependencies()]
     assert "pytorch-cpu" in names and "pytorch" not in names
     assert not [n for n in names if "cuda" in n or "gpu" in n]
-    assert (BINDER / "apt.txt").read_text().split() == ["dataset-fashion-mnist"]
+    assert (BINDER / "apt.txt").read_text().split() == ["dataset-fashion-mnist", "fortunes"]
     post_build = BINDER / "postBuild"
     assert os.access(post_build, os.X_OK)
     assert "pip install --no-deps -e ." in post_build.read_text()

@@ -17,6 +17,7 @@ from alkit.train import Learner, TrainConfig, resolve_device
     [
         ("lenet", (1, 28, 28), {"x1": (10, 12, 12), "x2": (20, 4, 4), "x4": (50,)}),
         ("mlp", (1, 8, 8), {"hidden1": (128,)}),
+        ("mlp_bn", (256,), {"linear": (64,), "normalized": (64,)}),
         ("resnet10", (3, 32, 32), {"layer4": (256, 4, 4)}),
         ("resnet18", (1, 28, 28), {"layer1": (32, 28, 28)}),
     ],
@@ -42,7 +43,9 @@ def test_lenet_matches_the_paper_layout():
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(AlkitError, match="unknown model 'vgg'.*lenet, mlp, resnet10, resnet18"):
+    with pytest.raises(
+        AlkitError, match="unknown model 'vgg'.*lenet, mlp, mlp_bn, resnet10, resnet18"
+    ):
         build_model("vgg", (1, 28, 28), 10)
 
 
@@ -94,7 +97,7 @@ def test_bad_training_inputs():
     X[3, 0, 0, 0] = np.inf
     with pytest.raises(AlkitError, match="training inputs contains 1 NaN/inf"):
         learner.fit(X, splits.y_pool[:10])
-    with pytest.raises(AlkitError, match="optimizer must be one of"):
+    with pytest.raises(AlkitError, match=r"optimizer \(--optimizer\) must be one of"):
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(AlkitError, match="device must be 'auto', 'cpu' or 'cuda', got 'tpu'"):
         resolve_device("tpu")

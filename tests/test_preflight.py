@@ -43,6 +43,7 @@ CASES = [
     (["--model", "vgg"], "unknown model 'vgg'"),
     (["--query", "0"], "query size must be a positive integer"),
     (["--seeds", "0"], "--seeds must be ≥ 1, got 0"),
+    (["--threads", "0"], "--threads must be an integer ≥ 1, got 0"),
     (["--initial", "1500", "--query", "500"], "need 2000 labels but the pool holds"),
     (
         ["--strategies", "pfk", "--val-per-class", "2", "--cold-start"],

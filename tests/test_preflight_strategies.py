@@ -49,6 +49,7 @@ def test_setup_has_the_fields_the_loop_builds():
         "device",
         "artifacts",
         "features",
+        "n_pool",
     ]
     with pytest.raises(AttributeError):
         setup_for().cold_start = True  # frozen

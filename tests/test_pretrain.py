@@ -43,8 +43,9 @@ def test_rotation_pretraining_learns_rotations_and_keeps_the_last_layer():
 
 def test_new_loop_options_default_off_and_are_validated():
     key = ExperimentConfig().data_key()
-    assert not {"pretrain", "pretrain_epochs", "cold_start"} & set(key)
-    with pytest.raises(AlkitError, match="pretrain must be one of"):
+    assert key["pretrain"] is None and key["cold_start"] is False and key["features"] is None
+    assert "artifact_options" in key and key["artifact_options"] is None
+    with pytest.raises(AlkitError, match=r"pretrain \(--pretrain\) must be one of"):
         ExperimentConfig(pretrain="jigsaw")
 
 

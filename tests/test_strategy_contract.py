@@ -20,6 +20,13 @@ OVERRIDES: dict[str, dict] = {
     # contract with one attached.
     # (max_candidates: the seed check needs the generator, see GMMHybrid's docstring)
     "gmm_hybrid": {"options": {"metrics": "like+ent", "max_candidates": 400}},
+    # M × M look-ahead kernels: a 300-row candidate subset keeps them fast; the cold start
+    # without a learner runs the template in tests/test_ntkcpl.py
+    "ntkcpl": {"options": {"max_candidates": 300}},
+    "lookahead": {"options": {"max_candidates": 300}},
+    "wproto": {"options": {"max_candidates": 48, "max_target": 120, "max_start": 30}, "n": 5},
+    # the tiny WGAN-GP and auto-encoder artifacts of tests/conftest.py (trained once)
+    "asal": {"context": {"artifacts": True}, "options": {"steps": 20}},
 }
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from alkit.errors import AlkitError
 from alkit.viz import frames, widgets
+from alkit.viz.style import PALETTE, strategy_colors
 
 RUN_OPTIONS = {"batch_size": 10, "rounds": 3, "initial": 20, "projection": "pca", "epochs": 10}
 
@@ -17,8 +18,12 @@ def entropy_run():
 
 
 @pytest.fixture(scope="module")
-def random_run():
-    return frames.record_run("digits", "random", **RUN_OPTIONS)
+def input_runs():
+    """random and entropy mapped by the pool's inputs: one projection for both strategies."""
+    options = {**RUN_OPTIONS, "map_source": "input"}
+    return frames.record_run("digits", "random", **options), frames.record_run(
+        "digits", "entropy", **options
+    )
 
 
 def test_map_layers_split_the_pool():
@@ -55,6 +60,10 @@ def test_explorer_frame_highlights_the_picks_and_counts_the_scores(entropy_run, 
     np.testing.assert_allclose(accuracy, entropy_run.rows["accuracy"].to_numpy()[: rnd + 1])
 
 
+def shown_legend(figure) -> list[str]:
+    return [t.name for t in figure.data if t.showlegend is not False]
+
+
 def test_explorer_widget_draws_the_frame_of_the_slider_value(entropy_run, monkeypatch):
     calls = []
 
@@ -66,26 +75,65 @@ def test_explorer_widget_draws_the_frame_of_the_slider_value(entropy_run, monkey
     explorer = widgets.StrategyExplorer(
         datasets=("digits",), strategies=("entropy",), batch_sizes=(10,), rounds=3
     )
+    fig = explorer.figure
     for rnd in (2, 3):
         explorer.round.value = rnd
         frame = frames.explorer_frame(entropy_run, rnd)
-        picked_trace = explorer.figure.data[2]
+        picked_trace = widgets._trace(fig, "picked")
         np.testing.assert_allclose(picked_trace.x, frame["map"]["picked"][:, 0])
         np.testing.assert_allclose(picked_trace.y, frame["map"]["picked"][:, 1])
-        np.testing.assert_array_equal(explorer.figure.data[3].y, frame["hist"][1])
-        np.testing.assert_array_equal(explorer.figure.data[4].y, frame["hist"][2])
-        assert len(explorer.figure.data[5].x) == rnd + 1
-        assert f"round {rnd}" in explorer.figure.layout.title.text
+        np.testing.assert_array_equal(widgets._trace(fig, "candidates").y, frame["hist"][1])
+        np.testing.assert_array_equal(widgets._trace(fig, "picked scores").y, frame["hist"][2])
+        assert len(widgets._trace(fig, "accuracy").x) == rnd + 1
+        assert f"round {rnd}" in fig.layout.title.text
     assert calls == [("digits", "entropy", 10, 3)]  # the slider redraws without re-recording
-    for axis in (explorer.figure.layout.xaxis, explorer.figure.layout.yaxis3):
+    for axis in (fig.layout.xaxis, fig.layout.yaxis3):
         assert axis.title.text and "(" in axis.title.text  # labelled, with units
+    # the pool is drawn by class, under the marks: one trace per class, together the whole pool
+    classes = [t for t in fig.data if t.meta == "class"]
+    assert [t.name for t in classes] == [str(c) for c in entropy_run.class_names]
+    assert fig.data[: len(classes)] == tuple(classes)
+    assert sum(len(t.x) for t in classes) == len(entropy_run.y_pool)
+    for c, trace in enumerate(classes):
+        np.testing.assert_allclose(trace.x, entropy_run.xy_N_2[entropy_run.y_pool == c, 0])
+    assert len({t.marker.color for t in classes}) == len(classes)
+    # marks in black, a colour no strategy has; the learning curve in the strategy's colour
+    marks = {widgets._trace(fig, n).marker.color for n in ("labelled", "picked")}
+    assert marks == {"#000000"} and not marks & set(PALETTE)
+    assert widgets._trace(fig, "accuracy").line.color == strategy_colors(["entropy"])["entropy"]
+    legend = shown_legend(fig)
+    assert len(legend) == len(set(legend)) and legend.count("picked") == 1
+    assert fig.layout.yaxis.scaleanchor is None  # an embedding map: no forced aspect
 
 
-def test_compare_frame_matches_the_loop_class_counts(entropy_run, random_run):
-    # the same seed gives both strategies the same initial set
+def test_explorer_on_moons_keeps_the_map_square_and_swaps_the_classes(entropy_run):
+    explorer = widgets.StrategyExplorer(
+        datasets=("moons", "digits"),
+        strategies=("entropy",),
+        batch_sizes=(5,),
+        rounds=2,
+        epochs=3,
+    )
+    fig = explorer.figure
+    assert explorer.run.raw_2d and fig.layout.yaxis.scaleanchor == "x"  # equal aspect
+    assert [t.name for t in fig.data if t.meta == "class"] == ["0", "1"]
+    legend = shown_legend(fig)
+    assert len(legend) == len(set(legend))
+    explorer._runs[("digits", "entropy", 5)] = entropy_run  # switching dataset: 10 classes
+    explorer.dataset.value = "digits"
+    assert len([t for t in fig.data if t.meta == "class"]) == 10
+    assert fig.layout.yaxis.scaleanchor is None
+    legend = shown_legend(fig)
+    assert len(legend) == len(set(legend))
+
+
+def test_compare_frame_matches_the_loop_class_counts(input_runs):
+    random_run, entropy_run = input_runs
+    # the same seed gives both strategies the same initial set, and the inputs the same map
     np.testing.assert_array_equal(
         entropy_run.rounds[0].labeled_before, random_run.rounds[0].labeled_before
     )
+    np.testing.assert_array_equal(random_run.xy_N_2, entropy_run.xy_N_2)
     for rnd in (1, 3):
         frame = frames.compare_frame(random_run, entropy_run, rnd)
         for key, run in (("a", random_run), ("b", entropy_run)):
@@ -93,22 +141,43 @@ def test_compare_frame_matches_the_loop_class_counts(entropy_run, random_run):
             np.testing.assert_array_equal(frame[key]["class_counts"], row["class_counts"])
             assert frame[key]["accuracy"] == row["accuracy"]
             np.testing.assert_array_equal(frame[key]["map"]["picked_idx"], row["selected"])
+            np.testing.assert_array_equal(frame[key]["map"]["picked"], frame["xy"][row["selected"]])
     assert frame["a"]["strategy"] == "random" and frame["b"]["strategy"] == "entropy"
 
 
-def test_compare_widget_shows_both_runs(entropy_run, random_run, monkeypatch):
+def test_compare_widget_shows_both_runs_on_one_projection(input_runs, monkeypatch):
+    random_run, entropy_run = input_runs
     runs = {"random": random_run, "entropy": entropy_run}
-    monkeypatch.setattr(widgets, "record_run", lambda dataset, strategy, **kw: runs[strategy])
+    seen = []
+
+    def fake_record(dataset, strategy, **kw):
+        seen.append(kw["map_source"])
+        return runs[strategy]
+
+    monkeypatch.setattr(widgets, "record_run", fake_record)
     compare = widgets.CompareStrategies("random", "entropy", rounds=3)
+    assert seen == ["input", "input"]
     compare.round.value = 2
     frame = frames.compare_frame(random_run, entropy_run, 2)
-    np.testing.assert_array_equal(compare.figure.data[6].y, frame["a"]["class_counts"])
-    np.testing.assert_array_equal(compare.figure.data[7].y, frame["b"]["class_counts"])
-    np.testing.assert_allclose(compare.figure.data[5].x, frame["b"]["map"]["picked"][:, 0])
-    assert f"{frame['b']['accuracy']:.3f}" in compare.figure.layout.title.text
+    fig = compare.figure
+    np.testing.assert_array_equal(compare.bars[0].y, frame["a"]["class_counts"])
+    np.testing.assert_array_equal(compare.bars[1].y, frame["b"]["class_counts"])
+    np.testing.assert_allclose(compare.marks_b[1].x, frame["b"]["map"]["picked"][:, 0])
+    assert f"{frame['b']['accuracy']:.3f}" in fig.layout.title.text
+    # both panels draw the same class points on linked axes
+    left = [t for t in fig.data if t.meta == "class" and t.xaxis == "x"]
+    right = [t for t in fig.data if t.meta == "class" and t.xaxis == "x2"]
+    assert len(left) == len(right) == 10
+    for a, b in zip(left, right, strict=True):
+        np.testing.assert_array_equal(a.x, b.x)
+    assert fig.layout.xaxis2.matches == "x" and fig.layout.yaxis2.matches == "y"
+    colors = strategy_colors(["random", "entropy"])
+    assert [b.marker.color for b in compare.bars] == [colors["random"], colors["entropy"]]
+    legend = shown_legend(fig)
+    assert len(legend) == len(set(legend))
 
 
-def test_bad_rounds_and_rows_are_rejected(entropy_run, random_run):
+def test_bad_rounds_and_rows_are_rejected(entropy_run):
     with pytest.raises(AlkitError, match="between 1 and 3"):
         frames.explorer_frame(entropy_run, 0)
     with pytest.raises(AlkitError, match="no row for strategy 'margin'"):
@@ -174,3 +243,20 @@ def test_run_player_shows_the_picked_images(results_dir):
     fig = frames.plot_picked_images(X[row["selected"]], y[row["selected"]], names)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == [names[c] for c in y[row["selected"]]]
+
+
+def test_run_player_finds_a_run_folder_from_the_repository_root(results_dir, tmp_path, monkeypatch):
+    out, df = results_dir
+    root = tmp_path / "checkout"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (root / "runs").mkdir()
+    (root / "runs" / "demo").symlink_to(out, target_is_directory=True)
+    monkeypatch.chdir(root / "notebooks")  # where a notebook runs
+    player = widgets.RunPlayer("runs/demo")
+    assert player.folder == root / "runs" / "demo"
+    assert len(player.results) == len(df)
+    with pytest.raises(
+        AlkitError, match="looked in .*notebooks/runs/nope and .*checkout/runs/nope"
+    ):
+        widgets.RunPlayer("runs/nope")

@@ -8,17 +8,21 @@ from alkit.errors import unknown_name
 from alkit.models.base import TappedModel
 from alkit.models.lenet import LeNet
 from alkit.models.mlp import MLP
+from alkit.models.mlp_bn import MLPBN
 from alkit.models.resnet import ResNet
+from alkit.models.textcnn import TextCNN
 
 MODELS: dict[str, Callable[..., TappedModel]] = {
     "lenet": LeNet,
     "mlp": MLP,
+    "mlp_bn": MLPBN,
     "resnet10": lambda input_shape, n_classes, **kw: ResNet(
         input_shape, n_classes, (1, 1, 1, 1), **kw
     ),
     "resnet18": lambda input_shape, n_classes, **kw: ResNet(
         input_shape, n_classes, (2, 2, 2, 2), **kw
     ),
+    "textcnn": TextCNN,
 }
 
 #: The model each dataset uses when none is named.
@@ -30,6 +34,7 @@ DEFAULT_MODEL = {
     "mnist": "lenet",
     "cifar10": "resnet10",
     "svhn": "resnet10",
+    "fortunes": "textcnn",
 }
 
 
@@ -44,4 +49,14 @@ def build_model(name: str, input_shape, n_classes: int, **options) -> TappedMode
     return MODELS[name](input_shape=tuple(input_shape), n_classes=n_classes, **options)
 
 
-__all__ = ["LeNet", "MLP", "MODELS", "ResNet", "TappedModel", "build_model", "model_names"]
+__all__ = [
+    "LeNet",
+    "MLP",
+    "MLPBN",
+    "MODELS",
+    "ResNet",
+    "TappedModel",
+    "TextCNN",
+    "build_model",
+    "model_names",
+]

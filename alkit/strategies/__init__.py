@@ -2,6 +2,7 @@
 
 from alkit.strategies import (  # noqa: F401  (registration)
     adversarial,
+    asal,
     badge,
     bayesian,
     committee,
@@ -10,9 +11,11 @@ from alkit.strategies import (  # noqa: F401  (registration)
     gmm,
     kfac,
     kmeans,
+    ntk,
     random,
     typiclust,
     uncertainty,
+    wasserstein,
 )
 from alkit.strategies.base import (
     Query,

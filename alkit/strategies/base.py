@@ -52,6 +52,9 @@ class QueryContext:
         train_fn: optional ``train_fn(member) -> Learner`` that builds and fits a fresh model
             (the experiment's model and TrainConfig, initialised from a seed derived from
             ``member``) on the labelled set; :meth:`ensemble` uses it for deep ensembles.
+        artifacts: ``name → Artifact`` built from the unlabelled pool for this seed
+            (:mod:`alkit.artifacts`): those the strategy declared as ``"artifact:<name>"`` in
+            its ``needs``, and the experiment's own (``pretrain``, ``features``).
     """
 
     def __init__(
@@ -63,8 +66,10 @@ class QueryContext:
         y_val=None,
         round: int = 0,
         train_fn=None,
+        artifacts=None,
     ):
         self.pool = pool
+        self.artifacts = dict(artifacts or {})
         self.learner = learner
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.X_val = X_val
@@ -90,6 +95,15 @@ class QueryContext:
     def gmm_state(self):
         """Seed 003's ψ_L, ψ_UL and critic left by the trainer (``learner.gmm_state``), or None."""
         return getattr(self.learner, "gmm_state", None)
+
+    def artifact(self, name: str):
+        """The artifact ``name`` of this seed; a clear error when the experiment built none."""
+        if name not in self.artifacts:
+            raise AlkitError(
+                f"this context holds no artifact {name!r} (it has {sorted(self.artifacts)}); "
+                f"declare needs = {{'artifact:{name}'}} on the strategy so the loop builds it"
+            )
+        return self.artifacts[name]
 
     def require_learner(self, who: str):
         if self.learner is None:
@@ -196,6 +210,7 @@ class Setup:
         device: the ``torch.device`` the learner runs on.
         artifacts: names of the artifacts the experiment builds (empty today).
         features: the name of the frozen-feature artifact the model reads, or ``None``.
+        n_pool: the size of the pool (for strategies whose memory grows with it), if known.
     """
 
     model: Any
@@ -206,6 +221,7 @@ class Setup:
     device: Any
     artifacts: frozenset[str] = frozenset()
     features: str | None = None
+    n_pool: int | None = None
 
 
 def check_needs(strategy: Strategy, needs, setup: Setup) -> None:

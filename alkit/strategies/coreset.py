@@ -12,19 +12,24 @@ from alkit.kernels import kcenter_greedy
 from alkit.kernels.kcenter import BACKENDS
 from alkit.strategies.base import Query, QueryContext, Setup, Strategy, register
 from alkit.strategies.options import Option
+from alkit.strategies.typiclust import FEATURE_SOURCES, feature_requirements, strategy_features
 
 
-def pool_features(ctx: QueryContext) -> torch.Tensor:
-    """Penultimate embeddings of the whole pool, ``N × D``, on the learner's device."""
-    learner = ctx.require_learner("embeddings")
-    feats = torch.as_tensor(ctx.embed(np.arange(len(ctx.pool))))
-    return feats.to(learner.device)
+def pool_features(ctx: QueryContext, source: str = "embed") -> torch.Tensor:
+    """The whole pool's features, ``N × D``: penultimate embeddings (``"embed"``) or the
+    flattened inputs (``"input"``), on the learner's device (the CPU without a learner)."""
+    if source == "embed":
+        ctx.require_learner("embeddings")
+    feats = torch.as_tensor(strategy_features(ctx, source))
+    return feats if ctx.learner is None else feats.to(ctx.learner.device)
 
 
 @register
 class CoreSet(Strategy):
     """Greedy k-center (Sener & Savarese 2018, Alg. 1): repeatedly add the unlabelled sample
-    farthest from its nearest labelled-or-chosen sample in embedding space.
+    farthest from its nearest labelled-or-chosen sample in embedding space
+    (``features="embed"``) or input space (``features="input"``: on a frozen-feature
+    experiment, the self-supervised features; needs no model).
 
     Scores: each candidate's Euclidean distance to its nearest labelled sample before the query
     (higher = farther from what is labelled). ``info["radii"]`` holds the distance of each pick
@@ -33,15 +38,27 @@ class CoreSet(Strategy):
 
     name = "coreset"
     paper = "Sener & Savarese, ICLR 2018"
+    #: with no labelled sample the first centre is the row farthest from the mean
+    cold_start = True
     needs = frozenset({"learner"})
     option_specs = {
         "block_rows": Option(int, min=1, none=True, doc="rows per block of the distance pass"),
         "backend": Option(str, choices=BACKENDS, doc="k-center loop: torch, triton or auto"),
+        "features": Option(
+            str,
+            choices=FEATURE_SOURCES,
+            doc="k-center on the model's embeddings or the (frozen-feature) inputs",
+        ),  # fmt: skip
     }
 
-    def __init__(self, block_rows: int | None = None, backend: str = "auto"):
+    def __init__(self, block_rows: int | None = None, backend: str = "auto", features="embed"):
         self.block_rows = block_rows
         self.backend = backend
+        self.features = features
+
+    def requirements(self) -> frozenset[str]:
+        """No model needed for k-center on the inputs (``features="input"``)."""
+        return feature_requirements(self.needs, self.features)
 
     def preflight(self, setup: Setup) -> None:
         """The needs, and ``backend="triton"`` only where Triton can run (a CUDA device, or
@@ -62,7 +79,7 @@ class CoreSet(Strategy):
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx
         picks, radii, initial = kcenter_greedy(
-            pool_features(ctx),
+            pool_features(ctx, self.features),
             ctx.labeled_idx,
             n,
             block_rows=self.block_rows,

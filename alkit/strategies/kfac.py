@@ -13,7 +13,11 @@ traces (eq. 5.20) and becomes the set function of A.3.2, maximised greedily. Ker
 * ``objective``: ``"max"`` (eq. 5.11 / A.3.2, default), ``"code_min"`` (the newer Keras code's
   argmin with the ``α_l (φ + t)`` term) or ``"code_covering"`` (the older Theano code).
 
-The Wasserstein diversity post-step of eq. 5.15 is not part of this strategy yet.
+Wasserstein post-step (eq. 5.15, §9.4), ``wasserstein=M > 0``: the greedy pre-selects
+``n·M`` candidates, then greedy Wasserstein prototypes
+(:func:`~alkit.kernels.prototypes.greedy_wasserstein_prototypes`, exact EMD) keep the ``n`` of
+them that bring ``A ∪ B̃`` closest in ``W₂`` to the pool, from ``S₀ = A``; the space is the
+model's embedding (``w_space="embedding"``; the thesis only says "Euclidean") or the inputs.
 
 Scores (higher = more wanted): each candidate's greedy value at the first step (for ``"max"``,
 ``f({i})``); the batch itself is the greedy's pick order.
@@ -37,8 +41,11 @@ from alkit.kernels.kfac import (
     kfac_sample_traces,
     kfac_state,
 )
+from alkit.kernels.prototypes import greedy_wasserstein_prototypes
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
 from alkit.strategies.options import MAX_CANDIDATES, Option
+
+W_SPACES = ("embedding", "input")
 
 
 @register
@@ -69,6 +76,10 @@ class BalNet(Strategy):
         "conv_bias": Option(str, choices=CONV_BIAS, doc="how a conv bias enters the factors"),
         "unlabeled_dropout": Option(bool, doc="dropout on in the candidates' passes"),
         "batch_size": Option(int, min=1, doc="rows per KFAC pass"),
+        "wasserstein": Option(int, min=0, doc="eq. 5.15: pre-select n·M, keep n W-prototypes"),
+        "w_space": Option(str, choices=W_SPACES, doc="space of the Wasserstein post-step"),
+        "w_max_target": Option(int, min=1, none=True, doc="pool points of the W target"),
+        "w_max_start": Option(int, min=1, none=True, doc="labelled points of S₀"),
     }
 
     def __init__(
@@ -81,6 +92,10 @@ class BalNet(Strategy):
         conv_bias: str = "homogeneous",
         unlabeled_dropout: bool = False,
         batch_size: int = 64,
+        wasserstein: int = 0,
+        w_space: str = "embedding",
+        w_max_target: int | None = 500,
+        w_max_start: int | None = 200,
     ):
         self.max_candidates = max_candidates
         self.damping = float(damping)
@@ -90,6 +105,8 @@ class BalNet(Strategy):
         self.conv_bias = conv_bias
         self.unlabeled_dropout = unlabeled_dropout
         self.batch_size = batch_size
+        self.wasserstein, self.w_space = wasserstein, w_space
+        self.w_max_target, self.w_max_start = w_max_target, w_max_start
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         learner = ctx.require_learner(self.name)
@@ -117,12 +134,13 @@ class BalNet(Strategy):
             seed=int(ctx.rng.integers(2**31)),
         )
         n_params = sum(p.numel() for p in model.parameters())
+        n_pre = min(len(scored), n * self.wasserstein) if self.wasserstein else n
         order, gains = kfac_greedy(
             phi,
             t,
             state.base_psi_L,
             state.base_tau_L,
-            n,
+            n_pre,
             self.objective,
             n_labeled=state.n_labeled,
             d_psi_L=state.d_psi_L,
@@ -155,4 +173,32 @@ class BalNet(Strategy):
             "order": order,
             "gains": gains,
         }
-        return Query(scored[order], candidates, scores, info=info)
+        picks = scored[order]
+        if self.wasserstein:
+            picks = self._wasserstein_post_step(ctx, picks, n, info)
+        return Query(picks, candidates, scores, info=info)
+
+    def _features(self, ctx: QueryContext, idx: np.ndarray) -> np.ndarray:
+        if self.w_space == "embedding":
+            return ctx.embed(idx)
+        return np.asarray(ctx.pool.X[idx], dtype=np.float32).reshape(len(idx), -1)
+
+    def _wasserstein_post_step(self, ctx, preselected, n: int, info: dict) -> np.ndarray:
+        """Eq. 5.15: ``n`` greedy Wasserstein prototypes among the ``n·M`` pre-selected rows,
+        from ``S₀`` = the labelled set (at most ``w_max_start`` rows) towards the pool (at
+        most ``w_max_target`` points)."""
+        start = ctx.labeled_idx
+        if self.w_max_start is not None and len(start) > self.w_max_start:
+            start = np.sort(ctx.rng.choice(start, size=self.w_max_start, replace=False))
+        keep, curve = greedy_wasserstein_prototypes(
+            self._features(ctx, preselected),
+            self._features(ctx, np.arange(len(ctx.pool))),
+            n,
+            self._features(ctx, start),
+            "emd",
+            max_target=self.w_max_target,
+            seed=int(ctx.rng.integers(2**31)),
+        )
+        info["preselected"] = preselected
+        info["w_curve"] = curve
+        return preselected[keep]

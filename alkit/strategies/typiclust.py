@@ -5,7 +5,10 @@ into ``K = min(|L| + B, max_clusters)`` clusters; ignore clusters of ``≤ min_c
 members; ``B`` times, visit the cluster with the fewest labelled (or already chosen) members,
 ties to the largest, and take its unlabelled member of highest typicality
 ``1 / (mean squared distance to its k nearest cluster neighbours + 1e-5)``, ``k = min(20, |c|//2)``
-(eq. 4 of the paper). The features here are the model's embeddings.
+(eq. 4 of the paper). ``features="embed"`` clusters the model's embeddings; ``features="input"``
+clusters the pool's inputs (flattened), which on a frozen-feature experiment are the
+self-supervised features the paper clusters; that needs no model, so TypiClust can choose the
+initial set (cold start).
 """
 
 from __future__ import annotations
@@ -17,6 +20,22 @@ from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels import kmeans, knn
 from alkit.strategies.base import Query, QueryContext, Strategy, register
 from alkit.strategies.options import Option
+
+FEATURE_SOURCES = ("embed", "input")
+
+
+def feature_requirements(needs, source: str) -> frozenset[str]:
+    """A strategy's ``needs`` without ``"learner"`` when it reads the inputs, not embeddings."""
+    return frozenset(needs) - {"learner"} if source == "input" else frozenset(needs)
+
+
+def strategy_features(ctx: QueryContext, source: str) -> np.ndarray:
+    """The whole pool's features, ``N × D``: the model's embeddings (``"embed"``) or the inputs
+    flattened to float32 (``"input"``: the SSL features on a frozen-feature experiment)."""
+    if source == "input":
+        X = np.asarray(ctx.pool.X, dtype=np.float32)
+        return X.reshape(len(X), -1)
+    return ctx.embed(np.arange(len(ctx.pool)))
 
 
 def typicality(features_M_D, k_neighbors: int = 20) -> np.ndarray:
@@ -94,21 +113,40 @@ class TypiClust(Strategy):
     name = "typiclust"
     paper = "Hacohen, Dekel & Weinshall, ICML 2022"
     deterministic = False
+    #: needs no label: it can choose the initial set (with features="embed", from the model's
+    #: embeddings before any training)
+    cold_start = True
     needs = frozenset({"learner"})
     option_specs = {
         "max_clusters": Option(int, min=1, doc="cap on the number of k-means clusters K"),
         "min_cluster_size": Option(int, min=0, doc="clusters this small or smaller are skipped"),
         "k_neighbors": Option(int, min=1, doc="neighbours of the typicality (eq. 4)"),
+        "features": Option(
+            str,
+            choices=FEATURE_SOURCES,
+            doc="cluster the model's embeddings or the (frozen-feature) inputs",
+        ),  # fmt: skip
     }
 
-    def __init__(self, max_clusters: int = 500, min_cluster_size: int = 5, k_neighbors: int = 20):
+    def __init__(
+        self,
+        max_clusters: int = 500,
+        min_cluster_size: int = 5,
+        k_neighbors: int = 20,
+        features: str = "embed",
+    ):
         self.max_clusters = max_clusters
         self.min_cluster_size = min_cluster_size
         self.k_neighbors = k_neighbors
+        self.features = features
+
+    def requirements(self) -> frozenset[str]:
+        """No model needed when clustering the inputs (``features="input"``)."""
+        return feature_requirements(self.needs, self.features)
 
     def select(self, ctx: QueryContext, n: int) -> Query:
         candidates = ctx.unlabeled_idx
-        feats = ctx.embed(np.arange(len(ctx.pool)))
+        feats = strategy_features(ctx, self.features)
         picks, typ, labels = typiclust_select(
             feats,
             ctx.labeled_idx,

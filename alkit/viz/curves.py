@@ -6,23 +6,15 @@ import numpy as np
 import pandas as pd
 
 from alkit.errors import AlkitError
+from alkit.viz.style import PALETTE, strategy_colors
 
-#: Okabe–Ito colour-blind-safe palette, used by every alkit plot.
-PALETTE = (
-    "#0072B2",
-    "#E69F00",
-    "#009E73",
-    "#D55E00",
-    "#CC79A7",
-    "#56B4E9",
-    "#F0E442",
-    "#000000",
-)
-
-
-def strategy_colors(strategies) -> dict[str, str]:
-    """A stable colour per strategy, in first-seen order."""
-    return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(dict.fromkeys(strategies))}
+__all__ = [
+    "PALETTE",
+    "plot_learning_curves",
+    "plotly_learning_curves",
+    "strategy_colors",
+    "summarize_curves",
+]
 
 
 def summarize_curves(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
@@ -47,7 +39,8 @@ def summarize_curves(results: pd.DataFrame, metric: str = "accuracy") -> pd.Data
 
 
 def plot_learning_curves(results: pd.DataFrame, ax=None, metric: str = "accuracy", title=None):
-    """Matplotlib learning curves (mean line, ±1 std band) of every strategy; returns the Axes."""
+    """Matplotlib learning curves (mean line, ±1 std band) of every strategy, each in its session
+    colour (:func:`~alkit.viz.style.strategy_colors`), legend outside the data; returns the Axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -65,7 +58,7 @@ def plot_learning_curves(results: pd.DataFrame, ax=None, metric: str = "accuracy
     n_seeds = int(summary["n_seeds"].max())
     ax.set_title(title or f"{metric} vs budget (mean ± 1 std over {n_seeds} seed(s))")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="strategy")
     return ax
 
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from alkit.errors import AlkitError, check_positive_int
-from alkit.viz.curves import PALETTE, summarize_curves
+from alkit.paths import resolve_run_path
+from alkit.viz.curves import summarize_curves
 from alkit.viz.embedding import project_2d
 from alkit.viz.plots import score_histogram
+from alkit.viz.style import MIN_FONT_PT, wrap_label
 
-#: Colours of the map layers (Okabe–Ito): unlabelled pool, labelled set, this round's picks.
-POOL_COLOR, LABELED_COLOR, PICK_COLOR = "#BBBBBB", PALETTE[0], PALETTE[3]
+#: What a pool map can show: the final model's embeddings, or the pool's inputs (the same map
+#: for every strategy on a dataset and seed; the raw points for 2-D toy data either way).
+MAP_SOURCES = ("embedding", "input")
 
 
 # -- recording a run ----------------------------------------------------------------------------
@@ -41,7 +43,9 @@ class RecordedRun:
     """One strategy on one seed, kept in memory for the dashboards.
 
     ``xy_N_2`` is the 2-D map of the pool: the raw points for 2-D toy sets, otherwise the
-    projection of the final model's penultimate embeddings (so points stay put across rounds).
+    projection of the final model's penultimate embeddings (``map_source="embedding"``) or of
+    the pool's inputs (``"input"``); either way points stay put across rounds. ``raw_2d`` is
+    True when the map's axes are the data's own two inputs (draw it with equal aspect).
     ``rows`` are the loop's result rows (round 0 = the initial set); ``rounds`` the queries.
     """
 
@@ -53,6 +57,8 @@ class RecordedRun:
     xy_N_2: np.ndarray
     rows: pd.DataFrame
     rounds: list[RoundRecord] = field(default_factory=list)
+    map_source: str = "embedding"
+    raw_2d: bool = False
 
     @property
     def n_rounds(self) -> int:
@@ -71,15 +77,19 @@ def record_run(
     projection: str = "umap",
     epochs: int = 20,
     device: str = "cpu",
+    map_source: str = "embedding",
 ) -> RecordedRun:
     """Run ``strategy`` for ``rounds`` queries of ``batch_size`` through :func:`run_experiment`
     and record every query (candidates ``M``, scores ``M``, picks ``batch_size``) plus a 2-D map
-    of the pool (``projection``: ``umap``, ``tsne`` or ``pca``; ignored for 2-D data)."""
+    of the pool (``projection``: ``umap``, ``tsne`` or ``pca`` of the final model's embeddings,
+    or of the pool's inputs with ``map_source="input"``; ignored for 2-D data)."""
     from alkit.loop import ExperimentConfig, run_experiment
     from alkit.train import TrainConfig
 
     check_positive_int("batch_size", batch_size)
     check_positive_int("rounds", rounds)
+    if map_source not in MAP_SOURCES:
+        raise AlkitError(f"map_source must be one of {MAP_SOURCES}, got {map_source!r}")
     config = ExperimentConfig(
         dataset=dataset,
         imbalance=imbalance,
@@ -109,7 +119,9 @@ def record_run(
             )
         if state.round == rounds:
             X = state.pool.X
-            final["features"] = X if X.ndim == 2 and X.shape[1] == 2 else state.learner.embed(X)
+            final["raw_2d"] = X.ndim == 2 and X.shape[1] == 2
+            raw = final["raw_2d"] or map_source == "input"
+            final["features"] = X.reshape(len(X), -1) if raw else state.learner.embed(X)
             final["y"] = state.splits.y_pool
             final["names"] = tuple(state.splits.class_names)
 
@@ -123,6 +135,8 @@ def record_run(
         xy_N_2=project_2d(final["features"], method=projection, seed=seed),
         rows=rows,
         rounds=recorded,
+        map_source=map_source,
+        raw_2d=bool(final["raw_2d"]),
     )
 
 
@@ -150,6 +164,13 @@ def map_layers(xy_N_2, labeled_idx, picked_idx) -> dict[str, np.ndarray]:
     }
 
 
+def class_layers(xy_N_2, y_N, n_classes: int) -> list[np.ndarray]:
+    """The pool's map points split by true class: entry ``c`` is the ``K_c × 2`` points of
+    class ``c`` (empty for an absent class). Drawn under the labelled/picked marks."""
+    xy, y = np.asarray(xy_N_2), np.asarray(y_N)
+    return [xy[y == c] for c in range(n_classes)]
+
+
 def explorer_frame(run: RecordedRun, rnd: int, bins: int = 30) -> dict:
     """Everything :class:`StrategyExplorer` draws for round ``rnd`` (1-based query round).
 
@@ -171,18 +192,21 @@ def compare_frame(run_a: RecordedRun, run_b: RecordedRun, rnd: int) -> dict:
     """What :class:`CompareStrategies` draws at round ``rnd`` for two runs on the same seed.
 
     Per run (keys ``"a"``, ``"b"``): ``map`` layers with the picks, ``class_counts`` (``C``) of
-    the labelled set after the query, and ``accuracy`` of the model trained on it.
+    the labelled set after the query, and ``accuracy`` of the model trained on it. Both maps
+    use one projection (``xy``: run a's map), so the picks of the two can be compared point by
+    point; record both with ``map_source="input"`` (or on 2-D data) to make it a neutral one.
     """
     if run_a.seed != run_b.seed or run_a.dataset != run_b.dataset:
         raise AlkitError("compare two runs of the same dataset and seed")
-    out = {}
+    xy = run_a.xy_N_2
+    out = {"xy": xy}
     for key, run in (("a", run_a), ("b", run_b)):
         rec = _check_round(run, rnd)
         after = np.concatenate([rec.labeled_before, rec.picked])
         row = run.rows[run.rows["round"] == rnd].iloc[0]
         out[key] = {
             "strategy": run.strategy,
-            "map": map_layers(run.xy_N_2, rec.labeled_before, rec.picked),
+            "map": map_layers(xy, rec.labeled_before, rec.picked),
             "class_counts": np.bincount(run.y_pool[after], minlength=len(run.class_names)),
             "accuracy": float(row["accuracy"]),
         }
@@ -220,7 +244,7 @@ def pool_of_run(folder: str | os.PathLike, seed: int):
     that :func:`run_experiment` saved beside ``results.csv`` (``None`` if there is none)."""
     from alkit.data import build_splits, load_dataset
 
-    path = Path(folder) / "config.json"
+    path = resolve_run_path(folder) / "config.json"
     if not path.exists():
         return None
     cfg = json.loads(path.read_text())
@@ -250,21 +274,22 @@ def plot_picked_images(images_K, labels_K, class_names=None, ncols: int = 10, ti
     k = len(images)
     ncols = max(1, min(ncols, k))
     nrows = max(1, -(-k // ncols))
-    fig = Figure(figsize=(0.9 * ncols, 1.05 * nrows + 0.35))
+    fig = Figure(figsize=(1.0 * ncols, 1.35 * nrows + 0.4))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img, label in zip(axes.ravel(), images, labels_K, strict=False):
         img = img.transpose(1, 2, 0) if img.ndim == 3 and img.shape[0] == 3 else img.squeeze()
         ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None)
-        ax.set_title(class_names[label] if class_names else str(label), fontsize=7, pad=2)
-    fig.suptitle(title or f"{k} picked sample(s)", fontsize=9)
+        name = class_names[label] if class_names else str(label)
+        ax.set_title(wrap_label(name, 9), fontsize=MIN_FONT_PT, pad=2)
+    fig.suptitle(title or f"{k} picked sample(s)", fontsize=MIN_FONT_PT + 1)
     fig.subplots_adjust(
         left=0.01,
         right=0.99,
         bottom=0.01,
-        top=1 - 0.35 / fig.get_figheight(),
+        top=1 - 0.4 / fig.get_figheight(),
         wspace=0.1,
-        hspace=0.35,
+        hspace=0.5,
     )
     return fig

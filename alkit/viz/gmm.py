@@ -14,6 +14,17 @@ from alkit import metrics
 from alkit.gmm_training import fit_psi
 from alkit.kernels.gmm import GMMParams, log_likelihood
 from alkit.strategies.gmm import rank_sum
+from alkit.viz.style import (
+    MIN_FONT_PT,
+    NOTEBOOK_WIDTH_IN,
+    class_colors,
+    class_legend,
+    color_scale,
+    draw_classes,
+    draw_marks,
+    figure_class_legend,
+    strategy_colors,
+)
 
 MAP_NAMES = ("log p(z; ψ_L)", "log p(z; ψ_UL)", "I_Like")
 
@@ -73,28 +84,62 @@ def toy_likelihood_maps(
     )
 
 
-def plot_likelihood_maps(maps: LikelihoodMaps, z_L=None, z_UL=None, axes=None, clip_pct=2.0):
-    """Three heat maps side by side (Fig. 6 on a 2-D plane); labelled points as white squares,
-    unlabelled as small black dots. Colours are clipped at the ``clip_pct`` percentiles."""
+def plot_likelihood_maps(
+    maps: LikelihoodMaps,
+    z_L=None,
+    z_UL=None,
+    axes=None,
+    clip_pct: float = 2.0,
+    y_L=None,
+    y_UL=None,
+    class_names=None,
+):
+    """Three heat maps side by side (Fig. 6 on a 2-D plane), equal aspect (the axes are the
+    inputs). Colour limits are the ``clip_pct`` percentiles; I_Like gets symmetric limits and a
+    diverging map, so white is exactly 0 (red = positive). Points: coloured by class when
+    ``y_L``/``y_UL`` are given (class legend), labelled ones as squares with a black edge,
+    unlabelled as small dots."""
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+        _, axes = plt.subplots(1, 3, figsize=(NOTEBOOK_WIDTH_IN, 3.6), layout="constrained")
+    n_classes = None
+    if y_L is not None or y_UL is not None:
+        n_classes = int(max(np.max(y) for y in (y_L, y_UL) if y is not None)) + 1
     for ax, name in zip(axes, MAP_NAMES, strict=True):
         grid = maps.grids[name]
-        lo, hi = np.percentile(grid, [clip_pct, 100 - clip_pct])
-        cmap = "RdBu_r" if name == "I_Like" else "inferno"
-        if name == "I_Like":
-            lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+        signed = name == MAP_NAMES[2]
+        scale = color_scale(grid, clip_pct, signed=signed)
         im = ax.imshow(
-            np.clip(grid, lo, hi), origin="lower", extent=maps.extent, cmap=cmap, aspect="auto"
+            grid,
+            origin="lower",
+            extent=maps.extent,
+            cmap=scale["cmap"] if signed else "inferno",
+            vmin=scale["vmin"],
+            vmax=scale["vmax"],
+            aspect="equal",
         )
         if z_UL is not None:
-            ax.scatter(*np.asarray(z_UL).T, s=2, c="k", alpha=0.3)
+            if y_UL is not None:
+                draw_classes(
+                    ax, z_UL, y_UL, class_names, size=7, alpha=0.9, legend=False, edgecolor="white"
+                )
+            else:
+                ax.scatter(*np.asarray(z_UL).T, s=3, c="k", alpha=0.4)
         if z_L is not None:
-            ax.scatter(*np.asarray(z_L).T, s=14, marker="s", c="w", edgecolors="k")
+            z_L = np.asarray(z_L)
+            if y_L is not None:
+                palette = class_colors(n_classes)
+                colors = [palette[int(c)] for c in np.asarray(y_L)]
+            else:
+                colors = "w"
+            ax.scatter(*z_L.T, s=30, marker="s", c=colors, edgecolors="k", lw=1.0, zorder=3)
         ax.set_title(name)
-        ax.figure.colorbar(im, ax=ax, fraction=0.046)
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, extend=scale["extend"])
+    if z_UL is not None and y_UL is not None:
+        figure_class_legend(axes[0].figure, axes[0], ncols=n_classes)
     return axes
 
 
@@ -139,25 +184,49 @@ def round_metrics(query, pool_size: int, labeled_mask, coords_N_2, y_N, rnd: int
     )
 
 
-def plot_metric_on_embedding(record: RoundMetrics, metric: str, ax=None, max_points: int = 4000):
-    """Scatter of the unlabelled pool coloured by ``metric`` (warm = high, Fig. 8), labelled
-    points as grey squares and the picks as red crosses."""
+def plot_metric_on_embedding(
+    record: RoundMetrics,
+    metric: str,
+    ax=None,
+    max_points: int = 4000,
+    class_names=None,
+    clip_pct: float = 2.0,
+    legend: bool = True,
+):
+    """Scatter of the unlabelled pool coloured by ``metric`` (Fig. 8) over a halo in each
+    point's class colour (class legend), labelled points as hollow black squares and the picks
+    as black crosses. Colour limits are the ``clip_pct`` percentiles; signed metrics (I_Like)
+    get a diverging map centred at 0 (white = 0). ``legend``: a class legend under the axes
+    (leave it off in a grid and call :func:`~alkit.viz.style.figure_class_legend`)."""
     import matplotlib.pyplot as plt
 
     if metric not in record.values:
         raise KeyError(f"metric {metric!r} not in this round; choose from {sorted(record.values)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.4))
+        _, ax = plt.subplots(figsize=(6.4, 4.6))
     v = record.values[metric]
     rows = np.flatnonzero(np.isfinite(v))
     if len(rows) > max_points:
         rows = np.sort(np.random.default_rng(0).choice(rows, max_points, replace=False))
-    sc = ax.scatter(*record.coords_N_2[rows].T, c=v[rows], s=5, cmap="coolwarm")
-    lab = np.flatnonzero(record.labeled_N)
-    ax.scatter(*record.coords_N_2[lab].T, s=12, marker="s", c="0.5", edgecolors="k", lw=0.3)
-    ax.scatter(*record.coords_N_2[record.picked].T, s=30, marker="x", c="red")
+    scale = color_scale(v[rows], clip_pct, signed=True if metric == MAP_NAMES[2] else None)
+    xy = record.coords_N_2
+    draw_classes(ax, xy[rows], record.y_N[rows], class_names, size=30, alpha=0.45, legend=False)
+    sc = ax.scatter(
+        *xy[rows].T,
+        c=v[rows],
+        s=6,
+        cmap=scale["cmap"],
+        vmin=scale["vmin"],
+        vmax=scale["vmax"],
+        zorder=2,
+    )
+    draw_marks(ax, xy, np.flatnonzero(record.labeled_N), record.picked)
     ax.set_title(f"cycle {record.round}: {metric}")
-    ax.figure.colorbar(sc, ax=ax, fraction=0.046)
+    ax.set_xlabel("map dimension 1 (a.u.)")
+    ax.set_ylabel("map dimension 2 (a.u.)")
+    ax.figure.colorbar(sc, ax=ax, fraction=0.046, extend=scale["extend"])
+    if legend:
+        class_legend(ax, below=True)
     return ax
 
 
@@ -180,21 +249,29 @@ def class_entropy_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_class_entropy(results: pd.DataFrame, ax=None, title="labelled-set class entropy"):
-    """Class entropy of the labelled set per cycle, one line per strategy (mean ± std)."""
+    """Class entropy of the labelled set per cycle, one line per strategy (mean ± std), each
+    in the strategy's session colour (the same as in :func:`~alkit.viz.plot_learning_curves`)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=(6.4, 4.2))
     table = class_entropy_table(results)
-    for name, part in table.groupby("strategy"):
-        ax.plot(part["n_labeled"], part["mean"], marker="o", label=name)
+    colors = strategy_colors(results["strategy"])
+    for name in colors:
+        part = table[table["strategy"] == name]
+        c = colors[name]
+        ax.plot(part["n_labeled"], part["mean"], marker="o", label=name, color=c)
         ax.fill_between(
-            part["n_labeled"], part["mean"] - part["std"], part["mean"] + part["std"], alpha=0.2
+            part["n_labeled"],
+            part["mean"] - part["std"],
+            part["mean"] + part["std"],
+            alpha=0.2,
+            color=c,
         )
     ax.set_xlabel("labelled samples")
     ax.set_ylabel("class entropy (nats)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 

@@ -3,7 +3,7 @@
 Each function runs a registered strategy on a :class:`~alkit.strategies.QueryContext` (with its
 generator reset to ``seed``, so a redraw with the same settings gives the same batch) and draws
 the pool on 2-D coordinates (inputs of a toy set, or a UMAP/PCA of embeddings), coloured by the
-strategy's scores, with the labelled set and the picks marked.
+strategy's scores over a halo of class colours, with the labelled set and the picks marked.
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ import numpy as np
 
 from alkit.errors import check_same_length
 from alkit.strategies import Query, QueryContext, get_strategy
-from alkit.viz.plots import plot_score_scatter
+from alkit.viz.plots import plot_class_counts, plot_score_scatter
+from alkit.viz.style import (
+    MAX_PANELS_PER_ROW,
+    NOTEBOOK_WIDTH_IN,
+    draw_classes,
+    draw_marks,
+    figure_class_legend,
+    strategy_colors,
+)
 
 
 def pool_scores(query: Query, n_pool: int) -> np.ndarray:
@@ -29,13 +37,23 @@ def run_strategy(ctx: QueryContext, strategy: str, n: int, seed: int = 0) -> Que
 
 
 def draw_picks(
-    ctx: QueryContext, coords_N_2, strategy: str, n: int, seed: int = 0, ax=None, title=None
+    ctx: QueryContext,
+    coords_N_2,
+    strategy: str,
+    n: int,
+    seed: int = 0,
+    ax=None,
+    title=None,
+    y_N=None,
+    class_names=None,
+    equal_aspect: bool = False,
 ) -> Query:
     """Run ``strategy`` for ``n`` picks and draw them on ``coords_N_2`` (one row per pool sample).
 
-    Candidates are coloured by score (higher = more wanted; NaN = not scored, not drawn),
-    labelled samples are grey squares, picks red crosses. Returns the :class:`Query`. This is
-    the callback of the notebook's strategy/batch-size widget.
+    Candidates are coloured by score (robust limits; higher = more wanted; NaN = not scored, not
+    drawn) over a halo in their class colour when ``y_N`` (true pool labels, ``N``) is given;
+    the labelled set is drawn as hollow black squares, the picks as black crosses. Returns the
+    :class:`Query`. This is the callback of the notebook's strategy/batch-size widget.
     """
     import matplotlib.pyplot as plt
 
@@ -43,7 +61,7 @@ def draw_picks(
     check_same_length(coords=coords, pool=ctx.pool.X)
     query = run_strategy(ctx, strategy, n, seed)
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.2, 4.4))
+        _, ax = plt.subplots(figsize=(6.2, 4.6))
     plot_score_scatter(
         coords,
         pool_scores(query, len(coords)),
@@ -51,25 +69,75 @@ def draw_picks(
         labeled_idx=ctx.labeled_idx,
         ax=ax,
         title=title or f"{strategy}: {n} picks",
+        y_N=y_N,
+        class_names=class_names,
+        equal_aspect=equal_aspect,
     )
     return query
 
 
-def compare_picks(ctx, coords_N_2, strategies, n: int, seed: int = 0, ncols: int = 4):
-    """One :func:`draw_picks` panel per strategy; returns ``(figure, {strategy: Query})``."""
+def compare_picks(
+    ctx,
+    coords_N_2,
+    strategies,
+    n: int,
+    seed: int = 0,
+    ncols: int = 3,
+    y_N=None,
+    class_names=None,
+    equal_aspect: bool = False,
+):
+    """One :func:`draw_picks` panel per strategy (title in the strategy's colour), after a
+    first panel of the pool by class when ``y_N`` is given; at most ``ncols`` (≤ 4) panels per
+    row, the whole figure as wide as a notebook. Returns ``(figure, {strategy: Query})``."""
     import matplotlib.pyplot as plt
 
     strategies = list(strategies)
-    nrows = -(-len(strategies) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.8 * nrows), squeeze=False)
+    ncols = max(1, min(ncols, MAX_PANELS_PER_ROW))
+    n_panels = len(strategies) + (y_N is not None)
+    nrows = -(-n_panels // ncols)
+    width = NOTEBOOK_WIDTH_IN
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width, 0.85 * width / ncols * nrows + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    panels = list(axes.flat)
+    coords = np.asarray(coords_N_2)
+    if y_N is not None:
+        ax = panels.pop(0)
+        draw_classes(ax, coords, y_N, class_names, size=10, legend=False)
+        draw_marks(ax, coords, ctx.labeled_idx)
+        ax.set_title("pool by class (squares: labelled)")
+        if equal_aspect:
+            ax.set_aspect("equal", adjustable="datalim")
+    colors = strategy_colors(strategies)
     queries = {}
-    for ax, name in zip(axes.flat, strategies, strict=False):
-        queries[name] = draw_picks(ctx, coords_N_2, name, n, seed=seed, ax=ax, title=name)
+    for ax, name in zip(panels, strategies, strict=False):
+        queries[name] = draw_picks(
+            ctx,
+            coords,
+            name,
+            n,
+            seed=seed,
+            ax=ax,
+            title=name,
+            y_N=y_N,
+            class_names=class_names,
+            equal_aspect=equal_aspect,
+        )
+        ax.title.set_color(colors[name])
+        ax.title.set_fontweight("bold")
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
         ax.set_xlabel("")
         ax.set_ylabel("")
-    for ax in list(axes.flat)[len(strategies) :]:
+    for ax in panels[len(strategies) :]:
         ax.set_visible(False)
-    fig.tight_layout()
+    if y_N is not None:  # one class legend for the whole figure, under the panels
+        figure_class_legend(fig, axes.flat[0])
     return fig, queries
 
 
@@ -81,3 +149,12 @@ def picked_class_counts(queries: dict, y_pool, n_classes: int):
     return pd.DataFrame(
         {name: np.bincount(y[q.indices], minlength=n_classes) for name, q in queries.items()}
     ).T.rename_axis("strategy")
+
+
+def plot_picked_classes(counts, class_names=None, ax=None, title=None):
+    """Grouped, labelled bar chart of :func:`picked_class_counts` (classes on the x axis, one
+    bar per strategy in its session colour); returns the Axes."""
+    data = {str(name): row.to_numpy() for name, row in counts.iterrows()}
+    return plot_class_counts(
+        data, class_names, ax=ax, colors=strategy_colors(data), title=title or "picked classes"
+    )

@@ -12,18 +12,15 @@ from __future__ import annotations
 import base64
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 
 from alkit.errors import AlkitError
+from alkit.paths import resolve_run_path
 from alkit.results import read_results
-from alkit.viz.curves import PALETTE, strategy_colors
 from alkit.viz.frames import (
-    LABELED_COLOR,
-    PICK_COLOR,
-    POOL_COLOR,
     RecordedRun,
+    class_layers,
     compare_frame,
     explorer_frame,
     player_frame,
@@ -31,38 +28,76 @@ from alkit.viz.frames import (
     pool_of_run,
     record_run,
 )
+from alkit.viz.style import MARK_COLOR, NEUTRAL_LIGHT, class_colors, strategy_colors
 
 # -- plotly helpers -----------------------------------------------------------------------------
-#: Shared look: white template, legend in a row under the plots so it never covers an axis.
+#: Shared look: white template, legend in a row under the plots so it never covers an axis,
+#: text at 13 px (about 10 pt, above the 9 pt minimum of alkit.viz.style).
 _LAYOUT = {
     "template": "plotly_white",
     "margin": {"t": 70, "b": 40},
     "legend": {"orientation": "h", "x": 0, "y": -0.22},
+    "font": {"size": 13},
+}
+#: Plotly marker styles of the labelled set and the picks: black, a colour no strategy has.
+_MARKS = {
+    "labelled": {"color": MARK_COLOR, "size": 8, "symbol": "square-open", "line": {"width": 1.5}},
+    "picked": {"color": MARK_COLOR, "size": 11, "symbol": "x"},
 }
 
 
-def _map_traces(fig, row=None, col=None, showlegend=True):
-    kw = {"row": row, "col": col} if row is not None else {}
-    for name, color, size, symbol in (
-        ("unlabelled", POOL_COLOR, 4, "circle"),
-        ("labelled", LABELED_COLOR, 6, "square"),
-        ("picked", PICK_COLOR, 11, "x"),
-    ):
+def _mark_traces(fig, row, col, showlegend=True) -> None:
+    """Add the labelled and picked marks of one map panel (empty; filled by
+    :func:`_set_marks`)."""
+    for name, marker in _MARKS.items():
         fig.add_scattergl(
             x=[],
             y=[],
             mode="markers",
             name=name,
-            marker={"color": color, "size": size, "symbol": symbol},
+            marker=marker,
             legendgroup=name,
             showlegend=showlegend,
-            **kw,
+            row=row,
+            col=col,
         )
 
 
-def _set_map(traces, layers) -> None:
-    for trace, name in zip(traces, ("unlabeled", "labeled", "picked"), strict=True):
+def _set_marks(traces, layers) -> None:
+    for trace, name in zip(traces, ("labeled", "picked"), strict=True):
         trace.x, trace.y = layers[name][:, 0], layers[name][:, 1]
+
+
+def _class_traces(go, run: RecordedRun, xaxis="x", yaxis="y", showlegend=True) -> list:
+    """One scattergl trace per class holding that class's pool points (the whole pool, under
+    the marks), named after the class; ``legendgroup`` links the panels of one figure."""
+    names = [str(c) for c in run.class_names]
+    colors = class_colors(len(names))
+    return [
+        go.Scattergl(
+            x=xy[:, 0],
+            y=xy[:, 1],
+            mode="markers",
+            name=names[c],
+            marker={"color": colors[c], "size": 5, "opacity": 0.6},
+            legendgroup=f"class {names[c]}",
+            showlegend=showlegend,
+            xaxis=xaxis,
+            yaxis=yaxis,
+            meta="class",
+        )
+        for c, xy in enumerate(class_layers(run.xy_N_2, run.y_pool, len(names)))
+    ]
+
+
+def _replace_class_traces(figure, traces) -> None:
+    """Swap the figure's class traces (``meta == "class"``) for ``traces``, drawn first so the
+    marks stay on top."""
+    for trace in traces:
+        figure.add_trace(trace)
+    new = figure.data[len(figure.data) - len(traces) :]
+    kept = [t for t in figure.data[: len(figure.data) - len(traces)] if t.meta != "class"]
+    figure.data = tuple(new) + tuple(kept)
 
 
 def _widgets():
@@ -77,13 +112,19 @@ def _widgets():
     return w, go
 
 
+def _trace(figure, name: str):
+    """The figure's trace called ``name`` (the dashboards look traces up by name)."""
+    return next(t for t in figure.data if t.name == name)
+
+
 # -- dashboards ---------------------------------------------------------------------------------
 class StrategyExplorer:
     """Dataset, strategy, batch-size and round controls over a recorded run.
 
-    Shows the pool on a 2-D map (labelled set, and this round's picks as crosses), the
-    histogram of the candidates' acquisition scores (picks in a second colour) and the learning
-    curve so far. Changing dataset, strategy or batch size records a new run (cached per
+    Shows the pool on a 2-D map (points coloured by class, the labelled set as hollow black
+    squares, this round's picks as black crosses; equal aspect for 2-D toy data), the histogram
+    of the candidates' acquisition scores (picks in black) and the learning curve so far (in the
+    strategy's colour). Changing dataset, strategy or batch size records a new run (cached per
     setting); moving the round slider only redraws. ``run_options`` go to :func:`record_run`.
     Display it with ``explorer.widget``.
     """
@@ -99,9 +140,11 @@ class StrategyExplorer:
         w, go = _widgets()
         from plotly.subplots import make_subplots
 
+        self._go = go
         self.rounds = rounds
         self.run_options = run_options
         self._runs: dict[tuple, RecordedRun] = {}
+        self._classes_of: tuple | None = None
         self.dataset = w.Dropdown(options=list(datasets), description="dataset")
         self.strategy = w.Dropdown(options=list(strategies), description="strategy")
         self.batch_size = w.Dropdown(options=list(batch_sizes), description="batch size")
@@ -114,21 +157,22 @@ class StrategyExplorer:
             cols=3,
             column_widths=[0.36, 0.32, 0.32],
             horizontal_spacing=0.12,
-            subplot_titles=("pool map", "acquisition scores", "learning curve"),
+            subplot_titles=("pool map (colour = class)", "acquisition scores", "learning curve"),
         )
-        _map_traces(fig, 1, 1)
-        fig.add_bar(x=[], y=[], name="candidates", marker_color=PALETTE[5], row=1, col=2)
-        fig.add_bar(x=[], y=[], name="picked", marker_color=PICK_COLOR, row=1, col=2)
-        fig.add_scatter(
+        _mark_traces(fig, 1, 1)
+        fig.add_bar(x=[], y=[], name="candidates", marker_color=NEUTRAL_LIGHT, row=1, col=2)
+        fig.add_bar(
             x=[],
             y=[],
-            mode="lines+markers",
-            name="accuracy",
-            line={"color": PALETTE[0]},
+            name="picked scores",
+            marker_color=MARK_COLOR,
+            legendgroup="picked",
+            showlegend=False,
             row=1,
-            col=3,
+            col=2,
         )
-        fig.update_layout(barmode="overlay", height=470, **_LAYOUT)
+        fig.add_scatter(x=[], y=[], mode="lines+markers", name="accuracy", row=1, col=3)
+        fig.update_layout(barmode="overlay", height=500, **_LAYOUT)
         fig.update_xaxes(title_text="map dimension 1 (a.u.)", row=1, col=1)
         fig.update_yaxes(title_text="map dimension 2 (a.u.)", row=1, col=1)
         fig.update_xaxes(title_text="score (higher = wanted)", row=1, col=2)
@@ -156,24 +200,35 @@ class StrategyExplorer:
 
     def redraw(self) -> None:
         """Redraw for the current controls (recording the run first if the settings are new)."""
-        frame = explorer_frame(self.run, self.round.value)
+        run = self.run
+        frame = explorer_frame(run, self.round.value)
         edges, counts, picked = frame["hist"]
         centers, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-        data = self.figure.data
-        with self.figure.batch_update():
-            _set_map(data[:3], frame["map"])
-            data[3].x, data[3].y, data[3].width = centers, counts, width
-            data[4].x, data[4].y, data[4].width = centers, picked, width
-            data[5].x, data[5].y = frame["curve"]
-            self.figure.layout.title = (
+        fig = self.figure
+        color = strategy_colors([run.strategy])[run.strategy]
+        with fig.batch_update():
+            if self._classes_of != (run.dataset, run.strategy, id(run)):
+                _replace_class_traces(fig, _class_traces(self._go, run))
+                self._classes_of = (run.dataset, run.strategy, id(run))
+            _set_marks([_trace(fig, "labelled"), _trace(fig, "picked")], frame["map"])
+            _trace(fig, "candidates").update(x=centers, y=counts, width=width)
+            _trace(fig, "picked scores").update(x=centers, y=picked, width=width)
+            curve = _trace(fig, "accuracy")
+            curve.x, curve.y = frame["curve"]
+            curve.line.color = curve.marker.color = color
+            # 2-D toy data: the axes are the inputs, so one unit is as long on both
+            fig.layout.yaxis.scaleanchor = "x" if run.raw_2d else None
+            fig.layout.title = (
                 f"{self.strategy.value} on {self.dataset.value}: round {self.round.value}, "
                 f"{len(frame['map']['picked_idx'])} picks"
             )
 
 
 class CompareStrategies:
-    """Two strategies side by side on the same dataset and seed: their picks on the pool map,
-    the class histogram of each labelled set, and their accuracy, at the chosen round."""
+    """Two strategies side by side on the same dataset and seed: their picks on one shared map
+    of the pool (a projection of the pool's inputs, the same for both; coloured by class, axes
+    linked), the class histogram of each labelled set (bars in the strategies' colours), and
+    their accuracy, at the chosen round."""
 
     def __init__(
         self, strategy_a="random", strategy_b="entropy", dataset="digits", rounds=5, **run_options
@@ -181,6 +236,7 @@ class CompareStrategies:
         w, go = _widgets()
         from plotly.subplots import make_subplots
 
+        run_options.setdefault("map_source", "input")
         self.run_a = record_run(dataset, strategy_a, rounds=rounds, **run_options)
         self.run_b = record_run(dataset, strategy_b, rounds=rounds, **run_options)
         self.round = w.IntSlider(
@@ -192,31 +248,45 @@ class CompareStrategies:
             horizontal_spacing=0.09,
             subplot_titles=(strategy_a, strategy_b, "labelled set per class"),
         )
-        _map_traces(fig, 1, 1)
-        _map_traces(fig, 1, 2, showlegend=False)
+        for trace in _class_traces(go, self.run_a, "x", "y"):
+            fig.add_trace(trace)
+        for trace in _class_traces(go, self.run_a, "x2", "y2", showlegend=False):
+            fig.add_trace(trace)
+        _mark_traces(fig, 1, 1)
+        _mark_traces(fig, 1, 2, showlegend=False)
         self._names = [str(c) for c in self.run_a.class_names]
         colors = strategy_colors([strategy_a, strategy_b])
-        for s in (strategy_a, strategy_b):
+        for s in dict.fromkeys((strategy_a, strategy_b)):
             fig.add_bar(x=[], y=[], name=s, marker_color=colors[s], row=1, col=3)
-        fig.update_layout(height=470, **_LAYOUT)
+        fig.update_layout(height=500, **_LAYOUT)
         for col in (1, 2):
             fig.update_xaxes(title_text="map dimension 1 (a.u.)", row=1, col=col)
             fig.update_yaxes(title_text="map dimension 2 (a.u.)", row=1, col=col)
+        # one projection, one set of axes: zooming one map zooms the other
+        fig.update_xaxes(matches="x", row=1, col=2)
+        fig.update_yaxes(matches="y", row=1, col=2)
+        if self.run_a.raw_2d:
+            fig.update_yaxes(scaleanchor="x", row=1, col=1)
         fig.update_xaxes(title_text="class", type="category", row=1, col=3)
         fig.update_yaxes(title_text="labelled samples (count)", row=1, col=3)
+        for annotation, s in zip(fig.layout.annotations[:2], (strategy_a, strategy_b), strict=True):
+            annotation.font = {"color": colors[s], "size": 15}
         self.figure = go.FigureWidget(fig)
+        marks = [t for t in self.figure.data if t.name in _MARKS]
+        self.marks_a = [t for t in marks if t.xaxis == "x"]
+        self.marks_b = [t for t in marks if t.xaxis == "x2"]
+        self.bars = [t for t in self.figure.data if t.type == "bar"]
         self.round.observe(lambda _: self.redraw(), names="value")
         self.widget = w.VBox([self.round, self.figure])
         self.redraw()
 
     def redraw(self) -> None:
         frame = compare_frame(self.run_a, self.run_b, self.round.value)
-        data = self.figure.data
         with self.figure.batch_update():
-            _set_map(data[0:3], frame["a"]["map"])
-            _set_map(data[3:6], frame["b"]["map"])
-            data[6].update(x=self._names, y=frame["a"]["class_counts"])
-            data[7].update(x=self._names, y=frame["b"]["class_counts"])
+            _set_marks(self.marks_a, frame["a"]["map"])
+            _set_marks(self.marks_b, frame["b"]["map"])
+            self.bars[0].update(x=self._names, y=frame["a"]["class_counts"])
+            self.bars[-1].update(x=self._names, y=frame["b"]["class_counts"])
             self.figure.layout.title = (
                 f"round {self.round.value}: {frame['a']['strategy']} accuracy "
                 f"{frame['a']['accuracy']:.3f}, {frame['b']['strategy']} accuracy "
@@ -229,14 +299,18 @@ class RunPlayer:
 
     Shows the learning curves of all strategies up to the chosen round, the confusion matrix
     of the chosen (strategy, seed, round), and the images picked in that round (rebuilt from the
-    ``config.json`` beside the results; the initial set at round 0).
+    ``config.json`` beside the results; the initial set at round 0). ``path`` is a run folder
+    or its ``results.csv``, relative to the working directory or, when not found there, to the
+    repository root (:func:`alkit.paths.resolve_run_path`), so ``RunPlayer("runs/demo")``
+    works from a notebook in ``notebooks/`` after ``make demo``.
     """
 
     def __init__(self, path: str | os.PathLike, class_names=None, max_images: int = 20):
         w, go = _widgets()
         from plotly.subplots import make_subplots
 
-        self.folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        path = resolve_run_path(path)
+        self.folder = path if path.is_dir() else path.parent
         self.results = read_results(path)
         self.max_images = max_images
         self._pools: dict[int, tuple | None] = {}

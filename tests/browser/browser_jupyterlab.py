@@ -3,7 +3,9 @@
 Starts ``jupyter lab`` headless on 127.0.0.1 (a free port, a random token, ALKIT_SMOKE=1) in a
 temporary root holding a copy of the notebook, drives Debian's chromium with Playwright (no
 browser download), runs all cells, checks that every widget renders, moves a slider and checks
-that the plotly figure's data and the screenshot change. Screenshots go to ``ALKIT_BROWSER_OUT``
+that the plotly figure's data and the screenshot change. The notebooks with alkit
+FigureDashboards (01–03) are opened the same way and their last dashboard's figure must change
+when its control moves. Screenshots go to ``ALKIT_BROWSER_OUT``
 (default ``build/browser``). Every wait is bounded; the server and its kernels are stopped at the
 end whatever happens. Run it with ``make test-browser``; its name keeps plain ``pytest`` (``make
 test``) from collecting it, so the suite never needs chromium.
@@ -11,6 +13,7 @@ test``) from collecting it, so the suite never needs chromium.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -141,28 +144,35 @@ class LabServer:
         self.log.close()
 
 
-@pytest.fixture()
-def lab(tmp_path):
-    if not NOTEBOOK.exists():
-        pytest.fail(f"no notebook at {NOTEBOOK}")
+@contextlib.contextmanager
+def lab_with(notebook: Path, tmp_path: Path):
+    """JupyterLab serving a copy of ``notebook`` (on the python3 kernel) from ``tmp_path``."""
+    if not notebook.exists():
+        pytest.fail(f"no notebook at {notebook}")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no chromium at {CHROMIUM}: as root, apt-get install chromium")
     root = tmp_path / "root"
     root.mkdir()
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(notebook, as_version=4)
     # open on the server's python3 kernel without the kernel-picker dialog
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nbformat.write(nb, root / NOTEBOOK.name)
+    nbformat.write(nb, root / notebook.name)
     server = LabServer(root, tmp_path)
     try:
         server.wait_ready()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    with lab_with(NOTEBOOK, tmp_path) as server:
+        yield server
 
 
 def _plot_data(page) -> list:
@@ -190,11 +200,11 @@ def _wait_for(predicate, timeout_s: float, what: str, page) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def test_quickstart_widgets_render_and_respond(lab):
+@contextlib.contextmanager
+def browser_page(lab, notebook: Path):
+    """Chromium on the lab's copy of ``notebook``, after Run All Cells finished without errors."""
     from playwright.sync_api import sync_playwright
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(Path(lab.log_path).parent / "chromium-profile"),
@@ -206,15 +216,15 @@ def test_quickstart_widgets_render_and_respond(lab):
         try:
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(60_000)
-            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
+            page.goto(f"{lab.url}/lab/tree/{notebook.name}?token={lab.token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             # the kernel is connected once the status bar reads "<kernel name> | Idle"
             page.wait_for_selector(".jp-StatusBar-Widget:has-text('| Idle')", timeout=90_000)
-            page.screenshot(path=str(OUT / "01_opened.png"))
+            page.screenshot(path=str(OUT / f"{notebook.stem}_opened.png"))
 
             page.click(".lm-MenuBar-itemLabel:text-is('Run')")
             page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-            nb = nbformat.read(NOTEBOOK, as_version=4)
+            nb = nbformat.read(notebook, as_version=4)
             n_code = sum(c.cell_type == "code" for c in nb.cells)
 
             def all_ran() -> bool:
@@ -225,53 +235,117 @@ def test_quickstart_widgets_render_and_respond(lab):
             _wait_for(all_ran, RUN_ALL_S, f"all {n_code} code cells to run", page)
             errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
             assert errors.count() == 0, errors.all_inner_texts()
-
-            _wait_for(
-                lambda: page.locator(".js-plotly-plot").count() > 0, 60, "a plotly figure", page
-            )
-            body = page.inner_text("body")
-            assert "Error displaying widget" not in body
-            assert "model not found" not in body.lower()
-            assert page.locator(".jupyter-widgets").count() > 0
-            sliders = page.locator(".widget-slider")
-            assert sliders.count() > 0, f"{NOTEBOOK.name} shows no widget slider to move"
-            slider = sliders.last
-            slider.scroll_into_view_if_needed()
-            page.wait_for_timeout(1000)
-            output = slider.locator(
-                "xpath=ancestor::div[contains(@class,'jp-OutputArea-output')]"
-            ).first
-            output.screenshot(path=str(OUT / "02_widget_before.png"))
-            before_png = (OUT / "02_widget_before.png").read_bytes()
-            before = _plot_data(page)
-            sizes_before = page.evaluate(IMAGE_SIZES, output.element_handle())
-            readout = slider.locator(".widget-readout")
-            value_before = readout.inner_text()
-
-            handle = slider.locator(".noUi-handle").first
-            handle.focus()
-            handle.press("ArrowRight")
-            _wait_for(lambda: readout.inner_text() != value_before, 10, "the slider to move", page)
-            _wait_for(
-                lambda: _plot_data(page) != before,
-                WIDGET_UPDATE_S,
-                "the figure to change after moving the slider",
-                page,
-            )
-            _wait_for(
-                lambda: page.evaluate(IMAGES_LOADED, output.element_handle()),
-                WIDGET_UPDATE_S,
-                "the widget's images to load",
-                page,
-            )
-            # the same number of picks is drawn as a grid of the same size in every round
-            assert page.evaluate(IMAGE_SIZES, output.element_handle()) == sizes_before
-            page.wait_for_timeout(1000)
-            output.screenshot(path=str(OUT / "03_widget_after.png"))
-            assert (OUT / "03_widget_after.png").read_bytes() != before_png
-            page.screenshot(path=str(OUT / "04_notebook.png"), full_page=True)
+            yield page
         finally:
             context.close()
-    (OUT / "timing.json").write_text(
-        json.dumps({"browser_seconds": round(time.monotonic() - started, 1)})
-    )
+
+
+def test_quickstart_widgets_render_and_respond(lab):
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with browser_page(lab, NOTEBOOK) as page:
+        _wait_for(lambda: page.locator(".js-plotly-plot").count() > 0, 60, "a plotly figure", page)
+        body = page.inner_text("body")
+        assert "Error displaying widget" not in body
+        assert "model not found" not in body.lower()
+        assert page.locator(".jupyter-widgets").count() > 0
+        sliders = page.locator(".widget-slider")
+        assert sliders.count() > 0, f"{NOTEBOOK.name} shows no widget slider to move"
+        slider = sliders.last
+        slider.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        output = slider.locator(
+            "xpath=ancestor::div[contains(@class,'jp-OutputArea-output')]"
+        ).first
+        output.screenshot(path=str(OUT / "02_widget_before.png"))
+        before_png = (OUT / "02_widget_before.png").read_bytes()
+        before = _plot_data(page)
+        sizes_before = page.evaluate(IMAGE_SIZES, output.element_handle())
+        readout = slider.locator(".widget-readout")
+        value_before = readout.inner_text()
+
+        handle = slider.locator(".noUi-handle").first
+        handle.focus()
+        handle.press("ArrowRight")
+        _wait_for(lambda: readout.inner_text() != value_before, 10, "the slider to move", page)
+        _wait_for(
+            lambda: _plot_data(page) != before,
+            WIDGET_UPDATE_S,
+            "the figure to change after moving the slider",
+            page,
+        )
+        _wait_for(
+            lambda: page.evaluate(IMAGES_LOADED, output.element_handle()),
+            WIDGET_UPDATE_S,
+            "the widget's images to load",
+            page,
+        )
+        # the same number of picks is drawn as a grid of the same size in every round
+        assert page.evaluate(IMAGE_SIZES, output.element_handle()) == sizes_before
+        page.wait_for_timeout(1000)
+        output.screenshot(path=str(OUT / "03_widget_after.png"))
+        assert (OUT / "03_widget_after.png").read_bytes() != before_png
+        page.screenshot(path=str(OUT / "04_notebook.png"), full_page=True)
+    timing = OUT / "timing.json"
+    times = json.loads(timing.read_text()) if timing.exists() else {}
+    times["browser_seconds"] = round(time.monotonic() - started, 1)
+    timing.write_text(json.dumps(times, indent=1))
+
+
+#: Notebooks whose dashboards are alkit FigureDashboards (a matplotlib PNG in an Output widget).
+DASHBOARD_NOTEBOOKS = ("01_baselines.ipynb", "02_fisher_kernel.ipynb", "03_gmm.ipynb")
+#: The src of every image inside an element (a dashboard's figure is a data: URL).
+IMAGE_SRCS = "el => Array.from(el.querySelectorAll('img')).map(img => img.src)"
+
+
+@pytest.mark.parametrize("name", DASHBOARD_NOTEBOOKS)
+def test_dashboard_notebooks_render_and_respond(name, tmp_path):
+    """Each notebook's last dashboard: its first figure is shown, moving its last slider (or
+    changing its last dropdown) redraws the figure in place; screenshots of the main figure
+    before and after go to OUT."""
+    notebook = ROOT / "notebooks" / name
+    OUT.mkdir(parents=True, exist_ok=True)
+    stem = notebook.stem
+    started = time.monotonic()
+    with lab_with(notebook, tmp_path) as lab, browser_page(lab, notebook) as page:
+        body = page.inner_text("body")
+        assert "Error displaying widget" not in body
+        assert "model not found" not in body.lower()
+        boxes = page.locator(".jp-OutputArea-output:has(.widget-vbox):has(img)")
+        assert boxes.count() > 0, f"{name} shows no dashboard with a figure"
+        box = boxes.last
+        box.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        _wait_for(
+            lambda: page.evaluate(IMAGES_LOADED, box.element_handle()), 60, "the figure", page
+        )
+        box.screenshot(path=str(OUT / f"{stem}_dashboard_before.png"))
+        before = page.evaluate(IMAGE_SRCS, box.element_handle())
+        sliders = box.locator(".widget-slider:visible")
+        if sliders.count():
+            handle = sliders.last.locator(".noUi-handle").first
+            handle.focus()
+            handle.press("ArrowRight")
+        else:  # only a dropdown offers a choice in this mode: pick its next option
+            select = box.locator(".widget-dropdown:visible select").last
+            options = select.locator("option").all_inner_texts()
+            current = select.input_value()
+            # a signed score when there is one (its colour scale is centred at 0), else the next
+            wanted = [o for o in options if o == "I_Like" and o != current]
+            select.select_option((wanted or [o for o in options if o != current])[0])
+        _wait_for(
+            lambda: page.evaluate(IMAGE_SRCS, box.element_handle()) != before,
+            WIDGET_UPDATE_S * 3,
+            "the dashboard's figure to change",
+            page,
+        )
+        _wait_for(
+            lambda: page.evaluate(IMAGES_LOADED, box.element_handle()), 60, "the figure", page
+        )
+        page.wait_for_timeout(500)
+        box.screenshot(path=str(OUT / f"{stem}_dashboard_after.png"))
+        page.screenshot(path=str(OUT / f"{stem}_notebook.png"), full_page=True)
+    timing = OUT / "timing.json"
+    times = json.loads(timing.read_text()) if timing.exists() else {}
+    times[f"{stem}_browser_seconds"] = round(time.monotonic() - started, 1)
+    timing.write_text(json.dumps(times, indent=1))

@@ -1,0 +1,91 @@
+"""How many CPU threads torch may use, chosen on purpose instead of torch's default.
+
+torch starts one intra-op thread per core it sees on the host. On a shared laptop, a Binder
+container (whose CPU quota is far below the host's core count) or a machine where other jobs are
+busy, those threads fight for the same cores and a training cell can slow down tenfold.
+:func:`configure_threads` sets the count from, in this order: the argument, ``ALKIT_THREADS``,
+``OMP_NUM_THREADS``, and finally the CPUs this process may run on (its affinity mask, capped by a
+cgroup CPU quota such as Binder's).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from alkit.errors import AlkitError, check_positive_int
+
+#: cgroup v2 (``cpu.max``) and v1 (``cpu.cfs_quota_us``/``cpu.cfs_period_us``) quota files.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _env_threads(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise AlkitError(f"{name} must be a positive integer, got {value!r}") from None
+    if n < 1:
+        raise AlkitError(f"{name} must be a positive integer (≥ 1), got {n}")
+    return n
+
+
+def cgroup_cpu_limit(root: str | os.PathLike = CGROUP_ROOT) -> int | None:
+    """The CPU quota of this process's cgroup rounded up to whole CPUs, or None if unlimited.
+
+    Reads ``cpu.max`` (cgroup v2: ``"<quota> <period>"`` or ``"max <period>"``) or, failing
+    that, ``cpu/cpu.cfs_quota_us`` and ``cpu/cpu.cfs_period_us`` (cgroup v1, quota −1 = none).
+    """
+    root = Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota == "max":
+            return None
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota <= 0 or period <= 0 else max(1, math.ceil(quota / period))
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask (``os.sched_getaffinity``, else
+    ``os.cpu_count()``), capped by the cgroup CPU quota when there is one."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        n = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    return max(1, min(n, limit) if limit else n)
+
+
+def choose_threads(n: int | None = None) -> int:
+    """The thread count :func:`configure_threads` would set (see the module docstring)."""
+    if n is not None:
+        return check_positive_int("threads", n)
+    for name in ("ALKIT_THREADS", "OMP_NUM_THREADS"):
+        value = _env_threads(name)
+        if value is not None:
+            return value
+    return available_cpus()
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's intra-op thread count deliberately and return it.
+
+    ``n`` wins; else ``ALKIT_THREADS``; else ``OMP_NUM_THREADS``; else the CPUs the process may
+    use (:func:`available_cpus`). Call it once at the top of a notebook or script; on a machine
+    shared with other busy jobs, ``ALKIT_THREADS=1`` is usually fastest.
+    """
+    import torch
+
+    threads = choose_threads(n)
+    torch.set_num_threads(threads)
+    return threads

@@ -1,0 +1,63 @@
+"""alkit.threads: torch's thread count comes from the argument, ALKIT_THREADS, OMP_NUM_THREADS or
+the CPUs the process may use, in that order."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from alkit import threads
+from alkit.errors import AlkitError
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_argument_then_alkit_threads_then_omp(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("ALKIT_THREADS", "2")
+    assert threads.configure_threads(3) == 3 and torch.get_num_threads() == 3
+    assert threads.configure_threads() == 2 and torch.get_num_threads() == 2
+    monkeypatch.delenv("ALKIT_THREADS")
+    assert threads.configure_threads() == 1 and torch.get_num_threads() == 1
+
+
+def test_default_is_the_affinity_mask(monkeypatch):
+    monkeypatch.delenv("ALKIT_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "cgroup_cpu_limit", lambda root=None: None)
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert threads.configure_threads() == expected == torch.get_num_threads()
+    # a cgroup quota below the mask (Binder: 1 CPU on a many-core host) caps the count
+    monkeypatch.setattr(threads, "cgroup_cpu_limit", lambda root=None: 1)
+    assert threads.available_cpus() == 1
+
+
+def test_cgroup_quota_files(tmp_path):
+    assert threads.cgroup_cpu_limit(tmp_path) is None  # no files: no limit
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path) is None
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path) == 2  # 1.5 CPUs round up
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path) == 1
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert threads.cgroup_cpu_limit(tmp_path) is None
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_settings_name_the_variable(monkeypatch, value):
+    monkeypatch.setenv("ALKIT_THREADS", value)
+    with pytest.raises(AlkitError, match="ALKIT_THREADS must be a positive integer"):
+        threads.configure_threads()
+    with pytest.raises(AlkitError, match="threads must be a positive integer"):
+        threads.configure_threads(0)
