@@ -85,14 +85,21 @@ def cells_for(config: ExperimentConfig, params: dict | None = None) -> list[Cell
     """The cells of one experiment: one per strategy × seed, in config order (seed-major).
 
     A strategy that cannot choose its own initial set ignores ``cold_start``, so its cell is
-    stored with ``cold_start=False``: the same run, one folder, whichever protocol asked."""
+    stored with ``cold_start=False``, and an experiment without pretraining ignores
+    ``pretrain_epochs``, so its cell keeps the default: the same run, one folder, whichever
+    protocol asked."""
+    default_epochs = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}[
+        "pretrain_epochs"
+    ]
+    epochs = config.pretrain_epochs if config.pretrain else default_epochs
     out = []
     for seed in config.seeds:
         for spec in config.strategies:
             cold = config.cold_start and getattr(strategy_class(spec.split(":")[0]), "cold_start", False)  # fmt: skip
             cell_cfg = dataclasses.replace(
-                config, strategies=(spec,), seeds=(seed,), cold_start=bool(cold)
-            )
+                config, strategies=(spec,), seeds=(seed,), cold_start=bool(cold),
+                pretrain_epochs=epochs,
+            )  # fmt: skip
             identity = {"key": cell_cfg.data_key(), "strategy": spec, "seed": seed}
             digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()
             grid = "".join(f"{_slug(k.split('.')[-1])}={_slug(v)}__" for k, v in (params or {}).items() if k != "dataset")  # fmt: skip

@@ -49,7 +49,12 @@ def test_quick_report_has_every_row_with_interval_verdict_and_protocol(quick_rep
     # seed 003: every GMM option is recorded, the variance floor included
     reg_da = by_id["003-selection-effect"]["experiments"]["reg_da"]["train"]
     assert reg_da["gmm_options"]["var_floor"] == 0.01 and reg_da["gmm_align_steps"] > 0
-    assert by_id["003-training-effect"]["experiments"]["plain"]["train"]["gmm_reg"] == 0.0
+    experiments = by_id["003-training-effect"]["experiments"]
+    assert experiments["plain"]["train"]["gmm_reg"] == 0.0
+    # the training effect's control gets as many labelled updates as Reg+DA makes
+    assert experiments["plain_matched"]["train"]["min_steps"] == (
+        experiments["plain"]["train"]["min_steps"] + reg_da["gmm_align_steps"]
+    )
 
 
 def test_rows_share_cells_and_a_rerun_reuses_them_with_the_same_numbers(quick_report):
@@ -58,7 +63,7 @@ def test_rows_share_cells_and_a_rerun_reuses_them_with_the_same_numbers(quick_re
     paper, selection = (r for r in rows if r.claim.seed == "000")
     shared = {c.name for c in paper.cells["run"]} & {c.name for c in selection.cells["run"]}
     assert len(shared) == 4 * 2  # 4 strategies × 2 seeds; only pfk's cells differ
-    assert report["meta"]["cells_total"] == 22
+    assert report["meta"]["cells_total"] == 26  # 000: 6 strategies' cells, 003: 7; × 2 seeds
     again = run_claims(only=["000"], quick=True, out=out, workers=0, quiet=True, n_boot=500)
     assert [r.claim.id for r in again] == ["000-paper-protocol", "000-selection-only"]
     first = {r.claim.id: r.measurement for r in rows}

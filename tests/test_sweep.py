@@ -74,6 +74,11 @@ def test_grid_expands_to_one_cell_per_strategy_seed_and_value():
     warm_cells = cells_for(dataclass_with(warm, ("random", "pfk")))
     assert cold_cells[0].name == warm_cells[0].name  # random: one run
     assert cold_cells[1].name != warm_cells[1].name  # pfk: two protocols
+    # without pretraining, pretrain_epochs changes nothing: one cell
+    two = ExperimentConfig(**{**EXPERIMENT, "train": {}}, pretrain_epochs=2)
+    eight = ExperimentConfig(**{**EXPERIMENT, "train": {}}, pretrain_epochs=8)
+    assert [c.name for c in cells_for(two)] == [c.name for c in cells_for(eight)]
+    assert cells_for(two)[0].config["pretrain_epochs"] == 8
     with pytest.raises(AlkitError, match="unknown field"):
         SweepConfig.from_dict({"experiment": EXPERIMENT, "grids": {}})
     with pytest.raises(AlkitError, match="non-empty list"):
