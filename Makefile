@@ -8,7 +8,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 FORTUNES_DIR := /usr/share/games/fortunes
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: install data lint test demo lab bench chromium test-browser test-binder
+.PHONY: install data lint test demo lab bench claims claims-quick chromium test-browser test-binder
 
 # torch and torchvision come together from PyPI (the CUDA builds, which also run on a CPU):
 # the local CPU-only torch wheel cannot load torchvision's compiled ops.
@@ -43,6 +43,14 @@ test: install data lint
 
 demo: install data
 	$(VENV)/bin/alkit bench --out runs/demo
+
+# The papers' headline claims under named protocols: CLAIMS.md and claims.json (hours on a CPU;
+# claims-quick is a smoke run in under a minute).
+claims: install data
+	$(VENV)/bin/alkit claims --report-dir .
+
+claims-quick: install
+	$(VENV)/bin/alkit claims --quick
 
 lab: install data
 	$(VENV)/bin/jupyter lab notebooks/00_quickstart.ipynb
