@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
-#: Per-cell limit in smoke mode; whole notebooks take well under a minute on two cores.
-CELL_TIMEOUT_S = 120
+#: Per-cell limit in smoke mode: whole notebooks take about a minute on two idle cores; a
+#: loaded CI machine took over 120 s for the quickstart's experiment cell.
+CELL_TIMEOUT_S = 240
 #: Notebooks that keep a run folder: executed a second time over their finished folder.
 RERUN = {"02_fisher_kernel.ipynb"}
 #: Notebooks built on alkit.viz's FigureDashboard (a widget plus its first figure as a PNG);
