@@ -81,16 +81,23 @@ class SealedPool:
         raise AssertionError(f"an artifact builder read pool.{name}")
 
 
-@pytest.mark.parametrize("name", ["pca", "simclr", "rotation", "simsiam"])
+TINY = {
+    "rotation": {"model": "mlp", "epochs": 1},
+    "pca": {"dim": 8},
+    "wgan_gp": {"iterations": 3, "width": 4},
+    "autoencoder": {"epochs": 1},
+    "dwe": {"pool": 1, "n_pairs": 40, "epochs": 1, "embedding_dim": 4, "hidden": 8},
+}
+
+
+@pytest.mark.parametrize("name", artifact_names())
 def test_a_builder_sees_the_pool_inputs_only(name):
     X = digits_pool(128)
     pool = SealedPool(Pool(X, RaisingOracle(np.zeros(len(X), dtype=np.int64))))
-    options = {"rotation": {"model": "mlp", "epochs": 1}, "pca": {"dim": 8}}.get(
-        name, {**TINY_SIMCLR, "batch_size": 32}
-    )
+    options = TINY.get(name, {**TINY_SIMCLR, "batch_size": 32})
     art = build_artifact(name, pool, data_key=KEY, seed=0, options=options, progress=False)
     assert art.meta["cache_hit"] is False and art.state
-    if name != "rotation":
+    if name not in ("rotation", "wgan_gp"):
         assert art.features.shape[0] == len(X) and art.features.dtype == np.float32
 
 

@@ -154,7 +154,7 @@ def test_wproto_outputs():
     [
         ("solver", "mmd", "emd, sinkhorn, ipot"),
         ("preset", "fast", "thesis, converged"),
-        ("space", "pixels", "embedding, input"),
+        ("space", "pixels", "embedding, input, dwe"),
         ("max_target", 0, "an integer ≥ 1, or none"),
         ("p", -1, "a finite number ≥ 1e-09"),
     ],

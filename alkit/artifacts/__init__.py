@@ -6,11 +6,19 @@ and cached on disk (DESIGN.md, "Extension points").
 >>> encode(art, X_test).shape    # the same projection of new inputs
 
 Registered: ``rotation`` (seed 000's pretrained weights), ``simclr`` and ``simsiam``
-(self-supervised features), ``pca`` (frozen features, not self-supervised). A new artifact is one
-``@register_artifact`` builder in a module imported below.
+(self-supervised features), ``pca`` (frozen features, not self-supervised), ``wgan_gp`` and
+``autoencoder`` (seed 004's generator, critic and feature extractor), ``dwe`` (seed 001 ch. 8's
+Wasserstein embedding). A new artifact is one ``@register_artifact`` builder in a module imported
+below.
 """
 
-from alkit.artifacts import pca, rotation, ssl_builders  # noqa: F401  (register the builders)
+from alkit.artifacts import (  # noqa: F401  (register the builders)
+    dwe,
+    generative,
+    pca,
+    rotation,
+    ssl_builders,
+)
 from alkit.artifacts.cache import cache_root, clear_entries, list_entries
 from alkit.artifacts.registry import (
     ArtifactSpec,
@@ -28,6 +36,7 @@ from alkit.artifacts.stage import (
     build_artifact,
     encode,
     load_module,
+    load_trained,
     record_quality,
 )
 
@@ -46,6 +55,7 @@ __all__ = [
     "encode",
     "list_entries",
     "load_module",
+    "load_trained",
     "parse_option_value",
     "record_quality",
     "register_artifact",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,8 @@ LABEL_PARAMETERS = frozenset({"y", "labels", "y_pool", "y_N", "oracle", "pool", 
 @dataclass(frozen=True)
 class Option:
     """A typed artifact option: ``kind`` is ``int``, ``float``, ``bool``, ``str`` or ``dict``;
-    ``low``/``high`` bound numbers (inclusive), ``choices`` lists the allowed strings."""
+    ``low``/``high`` bound numbers (inclusive), ``choices`` lists the allowed strings and
+    ``pattern`` (a regular expression the whole string must match) describes the others."""
 
     default: Any
     kind: type
@@ -37,6 +39,7 @@ class Option:
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] | None = None
+    pattern: str | None = None
 
     def check(self, artifact: str, name: str, value):
         """``value`` converted to :attr:`kind`, or a one-line :class:`AlkitError`."""
@@ -56,9 +59,14 @@ class Option:
             if not math.isfinite(value):
                 raise AlkitError(f"{where} must be finite{self._range()}, got {value!r}")
         elif self.kind is str:
+            bad_pattern = (
+                isinstance(value, str) and self.pattern and not re.fullmatch(self.pattern, value)
+            )
             if not isinstance(value, str) or (self.choices and value not in self.choices):
                 allowed = f"one of {list(self.choices)}" if self.choices else "a string"
                 raise AlkitError(f"{where} must be {allowed}, got {value!r}")
+            if bad_pattern:
+                raise AlkitError(f"{where} must be {self.help or self.pattern}, got {value!r}")
             return value
         elif self.kind is dict:
             if not isinstance(value, dict):
@@ -97,8 +105,11 @@ class ArtifactSpec:
 
     ``encoder(options, input_shape, state) -> nn.Module`` rebuilds, from a stored state, the
     module that maps inputs ``B × ...`` to the artifact's features ``B × D`` (None when the
-    artifact has no features, e.g. rotation-pretrained weights). ``kind`` says what the artifact
-    is in words (``"self-supervised features"``, ``"frozen features, not self-supervised"``, …).
+    artifact has no features, e.g. rotation-pretrained weights). ``loader(options, input_shape,
+    state) -> object`` rebuilds the trained object a strategy uses (e.g. a
+    :class:`~alkit.generative.TrainedGAN` with ``generator`` and ``critic``; None when the
+    encoder is all there is). ``kind`` says what the artifact is in words (``"self-supervised
+    features"``, ``"frozen features, not self-supervised"``, …).
     """
 
     name: str
@@ -108,6 +119,7 @@ class ArtifactSpec:
     description: str
     encoder: Callable[[dict, tuple, dict], nn.Module] | None = None
     image_inputs: bool = False
+    loader: Callable[[dict, tuple, dict], Any] | None = None
 
     def check_input_shape(self, input_shape) -> None:
         """Refuse inputs the builder cannot take (image builders need ``C × H × W``)."""
@@ -143,11 +155,13 @@ def register_artifact(
     description: str,
     encoder: Callable[[dict, tuple, dict], nn.Module] | None = None,
     image_inputs: bool = False,
+    loader: Callable[[dict, tuple, dict], Any] | None = None,
 ):
     """Decorator: register ``fn(X_pool, options, *, seed, device, progress) -> Built`` as the
     builder of artifact ``name``. A builder whose signature names a label-like parameter
     (:data:`LABEL_PARAMETERS`) is refused: artifacts are built from the unlabelled pool only.
-    ``image_inputs=True`` declares that the builder needs images ``C × H × W``."""
+    ``image_inputs=True`` declares that the builder needs images ``C × H × W``; ``encoder`` and
+    ``loader`` are described on :class:`ArtifactSpec`."""
 
     def wrap(fn):
         if not name or name in _ARTIFACTS:
@@ -162,7 +176,7 @@ def register_artifact(
         for opt_name, opt in options.items():
             opt.check(name, opt_name, opt.default)
         _ARTIFACTS[name] = ArtifactSpec(
-            name, fn, dict(options), kind, description, encoder, image_inputs
+            name, fn, dict(options), kind, description, encoder, image_inputs, loader
         )
         return fn
 

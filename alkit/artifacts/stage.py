@@ -54,6 +54,7 @@ class Artifact:
     meta: dict[str, Any] = field(default_factory=dict)
     input_shape: tuple[int, ...] = ()
     path: Path | None = None
+    _loaded: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -252,6 +253,24 @@ def load_module(artifact: Artifact, device="cpu") -> nn.Module:
         raise AlkitError(f"artifact {artifact.name!r} ({spec.kind}) has no feature encoder")
     module = spec.encoder(artifact.options, artifact.input_shape, artifact.state)
     return module.to(resolve_device(device)).eval()
+
+
+def load_trained(artifact: Artifact, device="cpu"):
+    """The trained object the artifact's ``loader`` rebuilds from its state (e.g. a
+    :class:`~alkit.generative.TrainedGAN` for ``wgan_gp``), its modules in eval mode on
+    ``device``. Built once per artifact and device, then the same object is returned, so a
+    strategy that caches work by the modules' identity (ASAL's pool index) reuses it."""
+    spec = artifact_spec(artifact.name)
+    if spec.loader is None:
+        raise AlkitError(f"artifact {artifact.name!r} ({spec.kind}) has no trained object to load")
+    dev = resolve_device(device)
+    if str(dev) not in artifact._loaded:
+        obj = spec.loader(artifact.options, artifact.input_shape, artifact.state)
+        for value in vars(obj).values():
+            if isinstance(value, nn.Module):
+                value.to(dev).eval()
+        artifact._loaded[str(dev)] = obj
+    return artifact._loaded[str(dev)]
 
 
 @torch.no_grad()

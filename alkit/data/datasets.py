@@ -208,6 +208,37 @@ def _from_torchvision(name, train, test, class_names) -> Dataset:
 _ONLINE_HINT = "It is downloaded through torchvision: run on a machine with internet access."
 
 
+def class_subset(ds: Dataset, classes, name: str) -> Dataset:
+    """The train and test images of ``classes`` only, relabelled ``0 … k-1`` in the given order
+    (class names kept): e.g. ASAL's binary tasks (seed 004, §4.1: MNIST 5 vs 7)."""
+    classes = [int(c) for c in classes]
+    lookup = np.full(ds.n_classes, -1, dtype=np.int64)
+    lookup[classes] = np.arange(len(classes))
+    keep_tr = np.isin(ds.y_train, classes)
+    keep_te = np.isin(ds.y_test, classes)
+    return Dataset(
+        name,
+        np.ascontiguousarray(ds.X_train[keep_tr]),
+        lookup[ds.y_train[keep_tr]],
+        np.ascontiguousarray(ds.X_test[keep_te]),
+        lookup[ds.y_test[keep_te]],
+        tuple(ds.class_names[c] for c in classes),
+    )
+
+
+@register_dataset("fashion_mnist_5v7")
+def fashion_mnist_5v7() -> Dataset:
+    """Fashion-MNIST sandal (5) vs sneaker (7): 12,000 + 2,000 images, labels 0/1. The binary
+    task of seed 004's CPU reproduction, mirroring the paper's MNIST 5 vs 7."""
+    return class_subset(fashion_mnist(), (5, 7), "fashion_mnist_5v7")
+
+
+@register_dataset("fashion_mnist_2v4")
+def fashion_mnist_2v4() -> Dataset:
+    """Fashion-MNIST pullover (2) vs coat (4): the hard binary case (seed 004 spec §5)."""
+    return class_subset(fashion_mnist(), (2, 4), "fashion_mnist_2v4")
+
+
 @register_dataset("mnist")
 def mnist() -> Dataset:
     """MNIST digits (60,000 + 10,000, 28×28). IDX files in ``$ALKIT_DATA/mnist`` or online."""

@@ -31,6 +31,8 @@ DEFAULT_MODEL = {
     "blobs": "mlp",
     "moons": "mlp",
     "fashion_mnist": "lenet",
+    "fashion_mnist_5v7": "lenet",
+    "fashion_mnist_2v4": "lenet",
     "mnist": "lenet",
     "cifar10": "resnet10",
     "svhn": "resnet10",

@@ -35,6 +35,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from alkit.artifacts import Artifact, load_trained
 from alkit.errors import AlkitError
 from alkit.kernels.blocks import block_bytes
 from alkit.kernels.latent import OBJECTIVES, Z_PROJECTIONS, ascend_entropy, module_device
@@ -49,19 +50,25 @@ FEATURE_SPACES = ("gray", "auto", "disc", "cls")
 
 def gan_artifacts(ctx: QueryContext, features: str):
     """``(generator, critic, autoencoder or None)`` from the context's artifacts ``wgan_gp``
-    (attributes ``generator``, ``critic``) and, for ``features="auto"``, ``autoencoder``
-    (attribute ``autoencoder``); an :class:`AlkitError` naming what is missing otherwise."""
+    and, for ``features="auto"``, ``autoencoder``: :class:`~alkit.artifacts.Artifact` entries as
+    the loop builds them (rebuilt once by :func:`~alkit.artifacts.load_trained`), or objects
+    with attributes ``generator``/``critic`` and ``autoencoder``; an :class:`AlkitError`
+    naming what is missing otherwise."""
     found = getattr(ctx, "artifacts", None) or {}
     names = ["wgan_gp"] + (["autoencoder"] if features == "auto" else [])
     missing = [name for name in names if found.get(name) is None]
     if missing:
         raise AlkitError(
             f"asal (features={features!r}) needs the artifact(s) {missing}, trained once on the "
-            f"unlabelled pool: run with preprocess={tuple(names)} or build them with "
-            f"`alkit pretrain`; the query context holds {sorted(found) or 'no artifacts'}"
+            f"unlabelled pool: the loop builds them when asal runs in an experiment, "
+            f"`alkit pretrain wgan_gp` builds them ahead; the query context holds "
+            f"{sorted(found) or 'no artifacts'}"
         )
-    gan = found["wgan_gp"]
-    return gan.generator, gan.critic, found["autoencoder"].autoencoder if len(names) > 1 else None
+    gan, ae = (
+        load_trained(found[name]) if isinstance(found[name], Artifact) else found[name]
+        for name in ("wgan_gp", "autoencoder" if len(names) > 1 else "wgan_gp")
+    )
+    return gan.generator, gan.critic, ae.autoencoder if len(names) > 1 else None
 
 
 @dataclass

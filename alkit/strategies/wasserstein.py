@@ -11,7 +11,7 @@ from alkit.kernels.prototypes import TARGET_SUMMARIES, greedy_wasserstein_protot
 from alkit.strategies.base import Query, QueryContext, Strategy, candidate_scores, register
 from alkit.strategies.options import MAX_CANDIDATES, Option
 
-SPACES = ("embedding", "input")
+SPACES = ("embedding", "input", "dwe")
 PRESETS = tuple(OT_PRESETS["sinkhorn"])
 
 
@@ -23,8 +23,10 @@ class WassersteinPrototypes(Strategy):
     ``S₀`` = the labelled set (at most ``max_start`` of its rows, a seeded subsample), the
     target ``U`` = the whole pool (summarised to ``max_target`` points by ``target_summary``),
     the candidates = a seeded subsample of ``max_candidates`` unlabelled rows; all in the
-    model's penultimate embedding (``space="embedding"``) or the flattened inputs
-    (``space="input"``). Exact EMD by default (seed001 spec §5.3: exact and the fastest on a CPU
+    model's penultimate embedding (``space="embedding"``), the flattened inputs
+    (``space="input"``) or the Deep Wasserstein Embedding of the images (``space="dwe"``, the
+    ``dwe`` artifact, ch. 8: with ``p=2`` the ground cost is the DWE's estimate of the images'
+    ``W₂²``, a Wasserstein distance between measures of images). Exact EMD by default (seed001 spec §5.3: exact and the fastest on a CPU
     at these sizes); ``solver="sinkhorn"|"ipot"`` with ``preset="thesis"|"converged"``.
 
     Scores: ``−W_p(S₀ ∪ {x}, U)`` of every scored candidate at the first greedy step (higher =
@@ -45,7 +47,9 @@ class WassersteinPrototypes(Strategy):
         "target_summary": Option(str, choices=TARGET_SUMMARIES, doc="subsample or k-means"),
         "max_start": Option(int, min=1, none=True, doc="subsample the labelled set S₀"),
         "p": Option(float, min=1e-9, doc="ground cost ‖x − u‖^p"),
-        "space": Option(str, choices=SPACES, doc="model embedding or flattened inputs"),
+        "space": Option(
+            str, choices=SPACES, doc="model embedding, flattened inputs or the dwe artifact"
+        ),
         "workers": Option(int, min=1, doc="EMD threads"),
     }
 
@@ -67,12 +71,18 @@ class WassersteinPrototypes(Strategy):
         self.workers = workers
 
     def requirements(self) -> frozenset[str]:
-        """A model only for ``space="embedding"``."""
-        return frozenset() if self.space == "input" else frozenset(self.needs)
+        """A model for ``space="embedding"``, the ``dwe`` artifact for ``space="dwe"``."""
+        return {
+            "embedding": frozenset(self.needs),
+            "input": frozenset(),
+            "dwe": frozenset({"artifact:dwe"}),
+        }[self.space]
 
     def _features(self, ctx: QueryContext, idx: np.ndarray) -> np.ndarray:
         if self.space == "embedding":
             return ctx.embed(idx)
+        if self.space == "dwe":
+            return ctx.artifact("dwe").features[idx]
         return np.asarray(ctx.pool.X[idx], dtype=np.float32).reshape(len(idx), -1)
 
     def select(self, ctx: QueryContext, n: int) -> Query:
