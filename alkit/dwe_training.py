@@ -10,7 +10,8 @@
   [1e-7, 1]) ``+ s Σ_u √(x̂_u + 1e-7)`` per side (the ℓ_{1/2} sparsity term of §8.3, s = 1e-3).
 - :func:`fit_dwe`: Adam (lr 1e-3), batches of 100 pairs, early stopping on the validation
   pairs' distance MSE (patience 3), best weights restored.
-- :func:`dwe_distances`, :func:`dwe_barycentre` (eq. 8.2), :func:`dwe_interpolate`.
+- :func:`dwe_distances`, :func:`dwe_barycentre` (eq. 8.2), :func:`dwe_interpolate`,
+  :func:`dwe_principal_modes` (§8.3.1.2, eq. 8.4).
 
 This module makes and trains the model; caching it as an artifact belongs to the artifact stage.
 """
@@ -253,3 +254,32 @@ def dwe_interpolate(model: DWE, x1_HW, x2_HW, ts) -> np.ndarray:
     Z = dwe_embed(model, np.stack([np.asarray(x1_HW), np.asarray(x2_HW)]))
     t = torch.as_tensor(np.asarray(ts, dtype=np.float32).reshape(-1, 1), device=Z.device)
     return model.decode((1 - t) * Z[0] + t * Z[1]).double().cpu().numpy()
+
+
+@torch.no_grad()
+def dwe_principal_modes(
+    model: DWE, histograms_N_HW, n_modes: int = 3, ts=(-2.0, -1.0, 0.0, 1.0, 2.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Principal geodesic analysis through the embedding (thesis §8.3.1.2, eq. 8.4): PCA of the
+    embeddings ``φ(x_i)`` around their mean ``x̄`` (the Fréchet-mean estimate), then
+    ``ψ(x̄ + t·σ_k·v_k)`` for each mode ``k`` and each ``t`` in ``ts`` (in standard deviations
+    ``σ_k`` of the embeddings along ``v_k``).
+
+    Returns ``(modes_K_T_HW, std_K)``: the decoded histograms (float64, each summing to 1) and
+    the standard deviation along each principal direction."""
+    from alkit.kernels.pca import fit_pca
+
+    Z = dwe_embed(model, histograms_N_HW).double().cpu()
+    n_modes = check_positive_int("n_modes", n_modes)
+    if n_modes > min(len(Z) - 1, Z.shape[1]):
+        raise AlkitError(
+            f"n_modes must be ≤ min(N − 1, p) = {min(len(Z) - 1, Z.shape[1])}, got {n_modes}"
+        )
+    pca = fit_pca(Z, n_modes)
+    std = pca.explained_variance_K.sqrt()
+    t = torch.as_tensor(np.asarray(ts, dtype=np.float64)).reshape(1, -1, 1)
+    points = Z.mean(0) + t * (std[:, None, None] * pca.components_K_D.double()[:, None, :])
+    device = next(model.parameters()).device
+    flat = points.reshape(-1, Z.shape[1]).float().to(device)
+    decoded = model.decode(flat).double().cpu().numpy()
+    return decoded.reshape(n_modes, t.shape[1], -1), std.numpy()

@@ -16,6 +16,7 @@ from alkit.dwe_training import (
     dwe_embed,
     dwe_interpolate,
     dwe_loss,
+    dwe_principal_modes,
     fit_dwe,
     image_histograms,
     make_pairs,
@@ -122,3 +123,14 @@ def test_short_training_on_digits_correlates_with_exact_w2():
     assert dwe_barycentre(model, H[:4], [0.1, 0.2, 0.3, 0.4]).sum() == pytest.approx(1.0)
     with pytest.raises(AlkitError, match="barycentre weights"):
         dwe_barycentre(model, H[:2], [0.7, 0.7])
+    # principal geodesic modes (eq. 8.4): PCA of the embeddings, decoded around the mean
+    modes, std = dwe_principal_modes(model, H[:300], n_modes=3, ts=[-1.0, 0.0, 1.0])
+    assert modes.shape == (3, 3, 64) and (np.diff(std) <= 1e-9).all() and (std > 0).all()
+    np.testing.assert_allclose(modes.sum(axis=2), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(modes[:, 1], np.repeat(modes[:1, 1], 3, 0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(modes[0, 1], dwe_barycentre(model, H[:300]), rtol=1e-4, atol=1e-6)
+    Z = dwe_embed(model, H[:300]).double().numpy()
+    v1 = np.linalg.svd(Z - Z.mean(0), full_matrices=False)[2][0]
+    assert std[0] == pytest.approx(np.std((Z - Z.mean(0)) @ v1, ddof=1), rel=1e-4)
+    with pytest.raises(AlkitError, match="n_modes must be"):
+        dwe_principal_modes(model, H[:3], n_modes=3)
