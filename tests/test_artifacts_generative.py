@@ -167,6 +167,9 @@ def test_preflight_names_a_bad_artifact_option_before_any_work(tmp_path):
     bad = _loop_config(artifact_options={"wgan_gp": {"iterations": 0}})
     with pytest.raises(AlkitError, match=r"option iterations of artifact 'wgan_gp' must be"):
         run_experiment(bad, out=tmp_path / "never", progress=False)
+    frozen = _loop_config(features="pca", artifact_options={"pca": {"dim": 8}})
+    with pytest.raises(AlkitError, match=r"'asal' feeds generated images .* frozen 'pca'"):
+        run_experiment(frozen, out=tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()
 
 

@@ -185,6 +185,17 @@ class ASAL(Strategy):
         extra = {"artifact:autoencoder"} if self.features == "auto" else set()
         return frozenset(self.needs | extra)
 
+    def preflight(self, setup) -> None:
+        """The needs, and a classifier of the pool's images: the GAN generates images, so the
+        model cannot read frozen features (``--features``)."""
+        super().preflight(setup)
+        if setup.features is not None:
+            raise AlkitError(
+                f"strategy 'asal' feeds generated images to the classifier, but the experiment "
+                f"trains it on frozen {setup.features!r} features (--features); run asal "
+                "without --features"
+            )
+
     def __repr__(self) -> str:
         return f"ASAL(features={self.features!r}, index={self.index!r})"
 
