@@ -77,8 +77,14 @@ def test_ssl_maps_colour_classes_and_budget_picks_use_the_shared_marks():
     strategies = ["random", "typiclust:features=input", "coreset:features=input"]
     rows = pd.DataFrame(
         [
-            {"strategy": s, "seed": 0, "round": r, "n_labeled": 5 * (r + 1), "accuracy": 0.5,
-             "selected": list(range(5 * r + i, 5 * r + i + 5))}  # fmt: skip
+            {
+                "strategy": s,
+                "seed": 0,
+                "round": r,
+                "n_labeled": 5 * (r + 1),
+                "accuracy": 0.5,
+                "selected": list(range(5 * r + i, 5 * r + i + 5)),
+            }  # fmt: skip
             for i, s in enumerate(strategies)
             for r in range(2)
         ]
@@ -116,8 +122,13 @@ def test_coverage_panels_by_class_and_al_gain_in_the_curves_colours():
     reset_strategy_colors()
     results = pd.DataFrame(
         [
-            {"strategy": s, "seed": seed, "round": r, "n_labeled": 10 * (r + 1),
-             "accuracy": 0.5 + 0.1 * r + 0.02 * i + 0.01 * seed}  # fmt: skip
+            {
+                "strategy": s,
+                "seed": seed,
+                "round": r,
+                "n_labeled": 10 * (r + 1),
+                "accuracy": 0.5 + 0.1 * r + 0.02 * i + 0.01 * seed,
+            }  # fmt: skip
             for i, s in enumerate(["random", "typiclust", "ntkcpl"])
             for seed in (0, 1)
             for r in range(3)
@@ -140,7 +151,7 @@ def test_toy_ascent_colours_the_pool_by_class_and_marks_the_matches():
     torch.manual_seed(0)
     model = MLP((2,), 2, hidden=(8,), dropout=0.0)
     res = toy_ascent(X, model, labelled, n_latents=4, steps=5, resolution=20)
-    fig, ax = plt.subplots(figsize=(9.5, 4.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.2, 5.4), layout="constrained")
     plot_toy_ascent(res, X, labelled, ax=ax, y_N=y, class_names=["upper", "lower"])
     fits_a_notebook(fig)
     assert ax.get_aspect() == 1.0

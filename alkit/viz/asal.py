@@ -121,7 +121,7 @@ def plot_toy_ascent(result: ToyAscent, X_pool_N_2, labeled_mask_N, ax=None, y_N=
     X = np.asarray(X_pool_N_2)
     lab = np.asarray(labeled_mask_N, dtype=bool)
     im = ax.imshow(result.grid_R_R, origin="lower", extent=result.extent, cmap="Greys",
-                   vmin=0.0, aspect="equal", alpha=0.7)  # fmt: skip
+                   vmin=0.0, aspect="equal", alpha=0.5)  # fmt: skip
     ax.figure.colorbar(im, ax=ax, label="classifier entropy (nats)", fraction=0.046)
     if y_N is None:
         ax.scatter(*X[~lab].T, s=4, c="lightgrey", label="unlabelled pool")
@@ -143,7 +143,7 @@ def plot_toy_ascent(result: ToyAscent, X_pool_N_2, labeled_mask_N, ax=None, y_N=
     ax.set_xlabel("x₁ (= latent z₁)")
     ax.set_ylabel("x₂ (= latent z₂)")
     leg = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=4,
-                    fontsize=MIN_FONT_PT, frameon=False)  # fmt: skip
+                    fontsize=MIN_FONT_PT, frameon=False, markerscale=1.5)  # fmt: skip
     for handle in leg.legend_handles:
         handle.set_alpha(1.0)
     ax.set_title(f"{path.shape[1]} latents, {path.shape[0] - 1} Adam steps")
@@ -247,7 +247,7 @@ class ToyAscentExplorer:
             seed=self.seed,
         )
         with drawn_into(self.output):
-            fig, ax = plt.subplots(figsize=(9.5, 4.6), layout="constrained")
+            fig, ax = plt.subplots(figsize=(7.2, 5.4), layout="constrained")
             plot_toy_ascent(self.result, self.X, self.labeled, ax=ax, y_N=self.y,
                             class_names=self.class_names)  # fmt: skip
         plt.close("all")

@@ -133,7 +133,7 @@ def draw_budget_picks(coords_N_2, rows: pd.DataFrame, strategies, budget: int, s
             ax.scatter(xy[:, 0], xy[:, 1], s=3, color=NEUTRAL_LIGHT)
         else:
             check_same_length(coords=xy, labels=y_N)
-            draw_classes(ax, xy, np.asarray(y_N), names, size=4, alpha=0.45, legend=False)
+            draw_classes(ax, xy, np.asarray(y_N), names, size=7, alpha=0.6, legend=False)
         ax.scatter(xy[picked, 0], xy[picked, 1], label="labelled", zorder=3, **LABELED_STYLE)
         ax.set_title(f"{strategy}\n{n} labels, accuracy {acc:.3f}", color=colors[strategy],
                      fontweight="bold", fontsize=MIN_FONT_PT + 1)  # fmt: skip

@@ -146,6 +146,6 @@ class TextSaliencyExplorer:
         self.tds_html.value = highlight_html(self.frame.words, self.frame.tds) + truth
         self.z_html.value = highlight_html(self.frame.words, self.frame.zscore, signed=True)
         with drawn_into(self.output):
-            plt.figure(figsize=(NOTEBOOK_WIDTH_IN, 3.6))
+            plt.figure(figsize=(0.88 * NOTEBOOK_WIDTH_IN, 3.6))  # fits a widget output
             plot_saliency_lines(self.frame)
             plt.tight_layout()

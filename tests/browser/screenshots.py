@@ -38,7 +38,7 @@ MAIN_FIGURES = {
     "08_wasserstein": (3, 0, "08_wasserstein_toy_prototypes.png"),
     "09_text_saliency": (8, None, "09_text_saliency_explorer.png"),
 }
-TO_THE_END = ("00_quickstart",)
+TO_THE_END = ("00_quickstart", "04_self_supervised")
 
 
 def shrink(png: bytes) -> bytes:
