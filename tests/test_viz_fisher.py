@@ -173,6 +173,12 @@ def test_fisher_dashboard_hides_the_single_imbalance_and_redraws_per_round():
     assert "imbalance = <b>100</b>" in dash.note.value
     assert list(dash.controls["round"].options) == [0, 1] and dash.controls["round"].value == 1
     assert "rare share of pick" in dash.caption.value  # a table, not a raw dict
+    # the picks' classes are a labelled bar chart in the figure, not a bare list in the caption
+    assert "picked class counts" not in dash.caption.value
+    _, summary = fisher_explorer(snaps, "phat", 80, 100, 1, n_centres=2, n_matches=3)
+    bars = dash.figure.subfigs[1].axes[0]
+    assert [p.get_height() for p in bars.patches] == summary["picked_class_counts"]
+    assert [t.get_text() for t in bars.texts] == [str(c) for c in summary["picked_class_counts"]]
     dash.controls["round"].value = 0
     assert "round 0" in dash.figure.subfigs[0].axes[0].get_title()
     assert dash.output.outputs[0]["data"]["image/png"] and dash.output.msg_id == ""
