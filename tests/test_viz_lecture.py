@@ -35,6 +35,7 @@ from alkit.viz.style import (  # noqa: E402
     NOTEBOOK_WIDTH_IN,
     class_colors,
     reset_strategy_colors,
+    shared_legend_below,
     strategy_colors,
 )
 from alkit.viz.text import SaliencyFrame, plot_saliency_lines  # noqa: E402
@@ -213,5 +214,35 @@ def test_w_curves_use_the_shared_palette_and_saliency_ticks_are_readable():
     frame = SaliencyFrame(words, np.arange(9.0), np.linspace(-2, 3, 9), "songs-poems", 0.7, 0.4)
     fig = plt.figure(figsize=(NOTEBOOK_WIDTH_IN, 3.6))
     plot_saliency_lines(frame, ax=fig.gca())
+    fits_a_notebook(fig)
+    plt.close("all")
+
+
+def test_one_legend_under_the_panels_keeps_them_wide():
+    reset_strategy_colors()
+    long = ["random", "typiclust:features=input", "ntkcpl:max_candidates=300:c0=10:c_max=50"]
+    results = pd.DataFrame(
+        [
+            {
+                "strategy": s,
+                "seed": seed,
+                "round": r,
+                "n_labeled": 10 * (r + 1),
+                "accuracy": 0.3 + 0.1 * r + 0.05 * i + 0.01 * seed,
+            }  # fmt: skip
+            for i, s in enumerate(long)
+            for seed in (0, 1)
+            for r in range(3)
+        ]
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    plot_learning_curves(results, ax=axes[0])
+    plot_al_gain(results, ax=axes[1])
+    legend = shared_legend_below(fig, axes)
+    assert all(ax.get_legend() is None for ax in axes)
+    assert [t.get_text() for t in legend.get_texts()] == [*long, "random ± std"]
+    fig.canvas.draw()
+    for ax in axes:  # each panel keeps more than a third of the width
+        assert ax.get_position().width > 0.33
     fits_a_notebook(fig)
     plt.close("all")
