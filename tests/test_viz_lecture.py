@@ -29,7 +29,13 @@ from alkit.viz.ducoffe import (  # noqa: E402
     plot_committee,
     plot_deepfool_paths,
 )
-from alkit.viz.ntk import plot_al_gain, plot_coverage_panels, toy_coverage  # noqa: E402
+from alkit.viz.ntk import (  # noqa: E402
+    greedy_replay,
+    plot_al_gain,
+    plot_coverage_panels,
+    plot_risk_map,
+    toy_coverage,
+)
 from alkit.viz.ssl import draw_budget_picks, plot_feature_maps  # noqa: E402
 from alkit.viz.style import (  # noqa: E402
     NOTEBOOK_WIDTH_IN,
@@ -119,6 +125,13 @@ def test_coverage_panels_by_class_and_al_gain_in_the_curves_colours():
     for ax in axes:
         assert ax.get_aspect() == 1.0 and class_collections(ax) == expected
     assert [t.get_text() for t in fig.legends[0].get_texts()] == list("abcd")
+    # the risk map's colour limits are robust percentiles, so a few outliers do not rule it
+    replay = greedy_replay(state, 2)
+    ax_map, _ = plot_risk_map(state, replay, 2)
+    risk = replay.risk_T_N[1][np.isfinite(replay.risk_T_N[1])]
+    norm = next(c for c in ax_map.collections if c.get_array() is not None).norm
+    np.testing.assert_allclose([norm.vmin, norm.vmax], np.percentile(risk, [2, 98]))
+    fits_a_notebook(ax_map.figure)
 
     reset_strategy_colors()
     results = pd.DataFrame(

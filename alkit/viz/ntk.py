@@ -30,6 +30,7 @@ from alkit.viz.style import (
     MIN_FONT_PT,
     NEUTRAL_LIGHT,
     NOTEBOOK_WIDTH_IN,
+    color_scale,
     draw_classes,
     figure_class_legend,
     strategy_colors,
@@ -236,8 +237,9 @@ def risk_frame(replay: GreedyReplay, step: int) -> dict:
 
 
 def plot_risk_map(state: ToyCoverage, replay: GreedyReplay, step: int, axes=None):
-    """Left: the look-ahead risk of adding each candidate at ``step`` (darker = lower = better),
-    labelled set (stars), earlier picks (squares) and this pick (red cross). Right: the trace."""
+    """Left: the look-ahead risk of adding each candidate at ``step`` (darker = lower = better;
+    colour limits at the 2nd/98th percentiles), labelled set (stars), earlier picks (squares)
+    and this pick (red cross). Right: the trace."""
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -248,8 +250,10 @@ def plot_risk_map(state: ToyCoverage, replay: GreedyReplay, step: int, axes=None
     X, L = state.X_N_2, state.labeled_idx
     ax = axes[0]
     ok = np.isfinite(frame["risk_N"])
-    sc = ax.scatter(X[ok, 0], X[ok, 1], c=frame["risk_N"][ok], cmap="viridis", s=10)
-    plt.colorbar(sc, ax=ax, label="risk after adding the point")
+    scale = color_scale(frame["risk_N"][ok], signed=False)  # robust: a few outliers do not rule
+    sc = ax.scatter(X[ok, 0], X[ok, 1], c=frame["risk_N"][ok], cmap=scale["cmap"], s=10,
+                    vmin=scale["vmin"], vmax=scale["vmax"])  # fmt: skip
+    plt.colorbar(sc, ax=ax, label="risk after adding the point", extend=scale["extend"])
     ax.scatter(X[L, 0], X[L, 1], marker="*", s=150, c="white", edgecolors="black")
     b = frame["before"]
     ax.scatter(X[b, 0], X[b, 1], marker="s", s=60, facecolors="none", edgecolors="black")
