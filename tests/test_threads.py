@@ -61,3 +61,14 @@ def test_bad_settings_name_the_variable(monkeypatch, value):
         threads.configure_threads()
     with pytest.raises(AlkitError, match="threads must be a positive integer"):
         threads.configure_threads(0)
+
+
+def test_cli_threads_flag_sets_torch_and_rejects_zero(capsys, monkeypatch):
+    from alkit.cli import main
+
+    monkeypatch.delenv("ALKIT_THREADS", raising=False)
+    torch.set_num_threads(2)
+    assert main(["bench", "--threads", "1", "--print-config"]) == 0
+    assert torch.get_num_threads() == 1
+    assert main(["bench", "--threads", "0", "--print-config"]) == 2
+    assert "--threads must be an integer ≥ 1, got 0" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from conftest import requires_fashion  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 
 from alkit.errors import AlkitError  # noqa: E402
 from alkit.loop import ExperimentConfig, run_experiment  # noqa: E402
@@ -25,7 +26,7 @@ from alkit.viz.fisher import (  # noqa: E402
     plot_test_embedding,
     snapshot_recorder,
 )
-from alkit.viz.style import MIN_FONT_PT, NOTEBOOK_WIDTH_IN, wrap_label  # noqa: E402
+from alkit.viz.style import MIN_FONT_PT, NOTEBOOK_WIDTH_IN, strategy_colors, wrap_label  # noqa: E402
 
 
 def _config(**overrides):
@@ -97,7 +98,12 @@ def test_fisher_explorer_redraws_the_heatmap_from_the_selection_it_made():
 def test_round_plots_draw_every_strategy_and_mark_errors():
     rows, snaps = _tiny_run()
     axes = plot_confusions_at_round(rows, 1, ["random", "pfk"])
-    assert [a.get_title() for a in axes] == ["random, round 1", "pfk, round 1"]
+    assert [a.get_title() for a in axes] == ["random\nround 1", "pfk\nround 1"]
+    fig = axes[0].figure
+    assert fig.get_figwidth() <= NOTEBOOK_WIDTH_IN
+    colorbars = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    assert len(colorbars) == 1 and colorbars[0].get_ylim() == (0.0, 1.0)  # one shared scale
+    assert all(to_hex(a.title.get_color()) == c for a, c in zip(axes, strategy_colors(["random", "pfk"]).values(), strict=True))  # fmt: skip
     with pytest.raises(AlkitError, match="no results"):
         plot_confusions_at_round(rows, 7, ["random"])
     snap = snaps[(100, 1)]
@@ -173,6 +179,12 @@ def test_fisher_dashboard_hides_the_single_imbalance_and_redraws_per_round():
     assert "imbalance = <b>100</b>" in dash.note.value
     assert list(dash.controls["round"].options) == [0, 1] and dash.controls["round"].value == 1
     assert "rare share of pick" in dash.caption.value  # a table, not a raw dict
+    # the picks' classes are a labelled bar chart in the figure, not a bare list in the caption
+    assert "picked class counts" not in dash.caption.value
+    _, summary = fisher_explorer(snaps, "phat", 80, 100, 1, n_centres=2, n_matches=3)
+    bars = dash.figure.subfigs[1].axes[0]
+    assert [p.get_height() for p in bars.patches] == summary["picked_class_counts"]
+    assert [t.get_text() for t in bars.texts] == [str(c) for c in summary["picked_class_counts"]]
     dash.controls["round"].value = 0
     assert "round 0" in dash.figure.subfigs[0].axes[0].get_title()
     assert dash.output.outputs[0]["data"]["image/png"] and dash.output.msg_id == ""

@@ -225,6 +225,11 @@ def test_run_player_reproduces_the_results_file(results_dir):
         np.testing.assert_allclose(trace.y, mean.to_numpy())
     player.round.value = 1
     assert all(len(t.y) == 2 for t in player.figure.data[:-1])
+    # the axes are fixed to the whole run, so a curve grows into the same frame
+    x0, x1 = player.figure.layout.xaxis.range
+    y0, y1 = player.figure.layout.yaxis.range
+    assert x0 < df["n_labeled"].min() and x1 > df["n_labeled"].max()
+    assert 0 <= y0 < df["accuracy"].min() and df["accuracy"].max() < y1 <= 1
 
 
 def test_run_player_shows_the_picked_images(results_dir):

@@ -15,6 +15,13 @@ from alkit.errors import AlkitError
 from alkit.kernels.latent import ascend_entropy, entropy_of_logits
 from alkit.kernels.nn_index import NearestIndex
 from alkit.viz.dashboard import drawn_into
+from alkit.viz.style import (
+    LABELED_STYLE,
+    MIN_FONT_PT,
+    NOTEBOOK_WIDTH_IN,
+    PICKED_STYLE,
+    draw_classes,
+)
 
 
 class IdentityGenerator(torch.nn.Module):
@@ -103,28 +110,42 @@ def toy_ascent(
     )
 
 
-def plot_toy_ascent(result: ToyAscent, X_pool_N_2, labeled_mask_N, ax=None):
-    """Entropy map, pool (grey), labelled points (black squares), each latent's trajectory
-    (start ○, end ★) and a dashed line to its matched pool point (red ×)."""
+def plot_toy_ascent(result: ToyAscent, X_pool_N_2, labeled_mask_N, ax=None, y_N=None,
+                    class_names=None):  # fmt: skip
+    """Entropy map (grey, darker = more uncertain), the unlabelled pool (in its class colour
+    when ``y_N`` is given, light grey otherwise), the labelled set (hollow black squares), each
+    latent's trajectory (start ○, end ★) and a dashed line to its matched pool point (black ×,
+    the mark of a pick in every alkit figure). Equal aspect: the axes are the inputs; the
+    legend sits under the map."""
     ax = ax or plt.gca()
     X = np.asarray(X_pool_N_2)
     lab = np.asarray(labeled_mask_N, dtype=bool)
-    im = ax.imshow(result.grid_R_R, origin="lower", extent=result.extent, cmap="viridis",
-                   aspect="auto", alpha=0.8)  # fmt: skip
-    plt.colorbar(im, ax=ax, label="classifier entropy (nats)")
-    ax.scatter(*X[~lab].T, s=4, c="lightgrey", label="unlabelled pool")
-    ax.scatter(*X[lab].T, s=30, c="black", marker="s", label="labelled")
+    im = ax.imshow(result.grid_R_R, origin="lower", extent=result.extent, cmap="Greys",
+                   vmin=0.0, aspect="equal", alpha=0.5)  # fmt: skip
+    ax.figure.colorbar(im, ax=ax, label="classifier entropy (nats)", fraction=0.046)
+    if y_N is None:
+        ax.scatter(*X[~lab].T, s=4, c="lightgrey", label="unlabelled pool")
+    else:
+        draw_classes(ax, X[~lab], np.asarray(y_N)[~lab], class_names, size=6, alpha=0.8,
+                     legend=False)  # fmt: skip
+    ax.scatter(*X[lab].T, label="labelled", zorder=3, **LABELED_STYLE)
     path = result.path_T_S_2
     for s in range(path.shape[1]):
-        ax.plot(path[:, s, 0], path[:, s, 1], c="white", lw=1)
+        ax.plot(path[:, s, 0], path[:, s, 1], c="#4d4d4d", lw=1.1, zorder=4)
         match = X[result.matched_S[s]]
-        ax.plot([path[-1, s, 0], match[0]], [path[-1, s, 1], match[1]], "r--", lw=0.8)
-    ax.scatter(*path[0].T, s=25, facecolors="none", edgecolors="white", label="z₀")
-    ax.scatter(*path[-1].T, s=80, c="gold", marker="*", label="after ascent")
-    ax.scatter(*X[result.matched_S].T, s=40, c="red", marker="x", label="matched (labelled next)")
+        ax.plot([path[-1, s, 0], match[0]], [path[-1, s, 1], match[1]], "k--", lw=0.8, zorder=4)
+    ax.scatter(*path[0].T, s=25, facecolors="white", edgecolors="black", label="z₀", zorder=5)
+    ax.scatter(*path[-1].T, s=90, c="gold", marker="*", edgecolors="black", lw=0.5,
+               label="after ascent", zorder=5)  # fmt: skip
+    ax.scatter(*X[result.matched_S].T, label="matched (labelled next)", zorder=6, **PICKED_STYLE)
     ax.set_xlim(*result.extent[:2])
     ax.set_ylim(*result.extent[2:])
-    ax.legend(loc="lower left", fontsize=7)
+    ax.set_xlabel("x₁ (= latent z₁)")
+    ax.set_ylabel("x₂ (= latent z₂)")
+    leg = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=4,
+                    fontsize=MIN_FONT_PT, frameon=False, markerscale=1.5)  # fmt: skip
+    for handle in leg.legend_handles:
+        handle.set_alpha(1.0)
     ax.set_title(f"{path.shape[1]} latents, {path.shape[0] - 1} Adam steps")
     return ax
 
@@ -154,7 +175,8 @@ def plot_synthetic_matches(snapshots: dict, matches: dict, max_cols: int = 8):
     rows = [(f"step {t}", imgs, ent) for t, (imgs, ent) in snapshots.items()]
     rows += [(f"match: {name}", imgs, ent) for name, (imgs, ent) in matches.items()]
     cols = min(max_cols, min(len(r[1]) for r in rows))
-    fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols + 1.2, 1.45 * len(rows)),
+    width = min(NOTEBOOK_WIDTH_IN, 1.3 * cols + 1.4)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(width, 1.5 * len(rows)),
                              squeeze=False)  # fmt: skip
     for r, (label, imgs, ent) in enumerate(rows):
         for c in range(cols):
@@ -162,8 +184,8 @@ def plot_synthetic_matches(snapshots: dict, matches: dict, max_cols: int = 8):
             ax.imshow(np.asarray(imgs[c]).reshape(imgs[c].shape[-2:]), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"H={ent[c]:.2f}", fontsize=7)
-        axes[r, 0].set_ylabel(label, fontsize=8)
+            ax.set_title(f"H={ent[c]:.2f}", fontsize=MIN_FONT_PT)
+        axes[r, 0].set_ylabel(label.replace(": ", ":\n"), fontsize=MIN_FONT_PT)
     fig.tight_layout()
     return fig
 
@@ -185,7 +207,7 @@ def plot_asal_timing(result: dict, ax=None):
     ax.loglog(ns, [r["ascent_s"] for r in rows], ":", c="grey", label="ASAL ascent alone")
     ax.set_xlabel("pool size N")
     ax.set_ylabel(f"seconds to select {result.get('picks', '?')}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False)
     return ax
 
 
@@ -194,11 +216,12 @@ class ToyAscentExplorer:
     change reruns :func:`toy_ascent` and redraws :func:`plot_toy_ascent` (observe callbacks,
     no ``interact``)."""
 
-    def __init__(self, X_pool_N_2, classifier, labeled_mask_N, seed: int = 0):
+    def __init__(self, X_pool_N_2, classifier, labeled_mask_N, seed: int = 0, y_N=None,
+                 class_names=None):  # fmt: skip
         import ipywidgets as w
 
         self.X, self.classifier, self.labeled = X_pool_N_2, classifier, labeled_mask_N
-        self.seed = seed
+        self.seed, self.y, self.class_names = seed, y_N, class_names
         self.n_latents = w.IntSlider(value=12, min=1, max=40, description="latents")
         self.steps = w.IntSlider(value=100, min=1, max=300, description="Adam steps")
         self.lr = w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, description="lr")
@@ -224,7 +247,8 @@ class ToyAscentExplorer:
             seed=self.seed,
         )
         with drawn_into(self.output):
-            fig, ax = plt.subplots(figsize=(7, 4.5))
-            plot_toy_ascent(self.result, self.X, self.labeled, ax=ax)
+            fig, ax = plt.subplots(figsize=(7.2, 5.4), layout="constrained")
+            plot_toy_ascent(self.result, self.X, self.labeled, ax=ax, y_N=self.y,
+                            class_names=self.class_names)  # fmt: skip
         plt.close("all")
         return self.result

@@ -24,6 +24,7 @@ from alkit.kernels.committee import (
 from alkit.kernels.deepfool import DeepFoolResult, deepfool
 from alkit.strategies.base import QueryContext
 from alkit.strategies.uncertainty import entropy
+from alkit.viz.style import MIN_FONT_PT, class_colors, class_legend, draw_classes
 
 
 def grid_points(extent, resolution: int) -> np.ndarray:
@@ -82,23 +83,30 @@ def committee_maps(
     )
 
 
-def plot_committee(maps: CommitteeMaps, X_L=None, y_L=None, ax=None):
-    """The eq. 3.3 heat map with every member's decision boundaries drawn as contour lines."""
+def plot_committee(maps: CommitteeMaps, X_L=None, y_L=None, ax=None, class_names=None):
+    """The eq. 3.3 heat map (``rg ≥ 0``: magma from 0) with every member's decision boundaries
+    as thin white contour lines (where they spread, the members disagree) and the labelled
+    points in their class colour (class legend). Equal aspect: the axes are the inputs."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
-    im = ax.imshow(maps.margin_R_R, origin="lower", extent=maps.extent, cmap="magma", aspect="auto")
+    im = ax.imshow(maps.margin_R_R, origin="lower", extent=maps.extent, cmap="magma",
+                   vmin=0.0, aspect="equal")  # fmt: skip
     x0, x1, y0, y1 = maps.extent
     R = maps.margin_R_R.shape[0]
     gx, gy = np.meshgrid(np.linspace(x0, x1, R), np.linspace(y0, y1, R))
-    colors = plt.get_cmap("tab10")
-    for k, pred in enumerate(maps.pred_K_R_R):
+    for pred in maps.pred_K_R_R:
         if pred.min() != pred.max():
-            ax.contour(gx, gy, pred, levels=np.unique(pred)[:-1] + 0.5, colors=[colors(k)])
+            levels = np.unique(pred)[:-1] + 0.5
+            ax.contour(gx, gy, pred, levels=levels, colors="white", linewidths=1.0, alpha=0.85)
     if X_L is not None:
-        ax.scatter(*np.asarray(X_L).T, c=y_L, cmap="coolwarm", edgecolors="white", s=30)
-    ax.set_title(f"K = {len(maps.pred_K_R_R)} members: boundaries and soft margin rg(x)")
-    plt.colorbar(im, ax=ax, label="rg(x), eq. 3.3")
+        draw_classes(ax, np.asarray(X_L), np.asarray(y_L), class_names, size=40, alpha=1.0,
+                     legend=False, zorder=3, edgecolor="white")  # fmt: skip
+        class_legend(ax, title="labelled, by class", below=True)
+    ax.set_title(f"K = {len(maps.pred_K_R_R)} members: boundaries (white) and rg(x)")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    ax.figure.colorbar(im, ax=ax, label="rg(x), eq. 3.3", fraction=0.046)
     return ax
 
 
@@ -121,18 +129,29 @@ def deepfool_paths(model, X_B, max_iter: int = 10, overshoot: float = 0.02) -> l
 
 
 def plot_deepfool_paths(model, X_B_2, paths, extent, ax=None, resolution: int = 150):
-    """Class regions of a 2-D classifier with each DeepFool path (dots = iterates)."""
+    """Class regions of a 2-D classifier (light class colours, legend) with each DeepFool path
+    in black (dots = iterates, large dot = start). Equal aspect: the axes are the inputs."""
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
     ax = ax or plt.gca()
     with torch.no_grad():
         pts = torch.as_tensor(grid_points(extent, resolution))
-        pred = model.eval()(pts).argmax(1).numpy().reshape(resolution, resolution)
-    ax.imshow(pred, origin="lower", extent=extent, cmap="Pastel1", aspect="auto", alpha=0.8)
+        logits = model.eval()(pts)
+        pred = logits.argmax(1).numpy().reshape(resolution, resolution)
+    colors = class_colors(int(logits.shape[1]))
+    ax.imshow(pred, origin="lower", extent=extent, cmap=ListedColormap(colors), aspect="equal",
+              alpha=0.3, vmin=-0.5, vmax=len(colors) - 0.5, interpolation="nearest")  # fmt: skip
     for path in paths:
-        ax.plot(path[:, 0], path[:, 1], "-o", ms=3, lw=1.2)
+        ax.plot(path[:, 0], path[:, 1], "-o", c="black", ms=3, lw=1.2)
     X = np.asarray(X_B_2)
-    ax.scatter(X[:, 0], X[:, 1], c="black", s=18, zorder=3)
+    ax.scatter(X[:, 0], X[:, 1], c="black", s=30, zorder=3)
+    handles = [Patch(color=c, alpha=0.4, label=f"predicted {k}") for k, c in enumerate(colors)]
+    ax.legend(handles=handles, fontsize=MIN_FONT_PT, frameon=False, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))  # fmt: skip
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
     ax.set_title("DeepFool paths to the closest boundary")
     return ax
 
@@ -190,7 +209,7 @@ def plot_norm_histograms(norms_by_round: dict, ax=None, bins: int = 30):
         )
     ax.set_xlabel("DeepFool ‖r‖₂")
     ax.set_ylabel("candidates")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False)
     return ax
 
 
@@ -230,7 +249,7 @@ def plot_balnet_scatter(data: dict, ax=None, title=None):
             xytext=(3, 3),
             textcoords="offset points",
             color="red",
-            fontsize=8,
+            fontsize=MIN_FONT_PT,
         )
     ax.set_xscale("log")
     ax.set_yscale("log")

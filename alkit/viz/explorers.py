@@ -126,7 +126,7 @@ class FisherExplorer(FigureDashboard):
 
         def draw(estimator, length, imbalance, round):
             fig = _figure(NOTEBOOK_WIDTH_IN, 7.6 + 1.45 * n_centres)
-            return fisher_explorer(
+            fig, summary = fisher_explorer(
                 snapshots,
                 estimator,
                 length,
@@ -136,6 +136,8 @@ class FisherExplorer(FigureDashboard):
                 n_matches=n_matches,
                 fig=fig,
             )
+            # the picks' classes are the figure's labelled bar chart, not a bare list under it
+            return fig, {k: v for k, v in summary.items() if k != "picked_class_counts"}
 
         controls = {
             "estimator": w.Dropdown(options=list(estimators), description="S"),

@@ -241,12 +241,16 @@ def fisher_explorer(
 
 def plot_confusions_at_round(results, round: int, strategies, class_names=None, axes=None):
     """Side-by-side confusion matrices of several strategies at one round (Fig. 6, top),
-    each the sum over seeds, row-normalised; titles in the strategies' colours."""
+    each the sum over seeds, row-normalised, with one shared colour bar (0 … 1); titles (the
+    strategy, then the round) in the strategies' colours. With ``axes=None`` the figure is as
+    wide as a notebook (constrained layout)."""
     import matplotlib.pyplot as plt
 
     if axes is None:
         n = len(strategies)
-        _, axes = plt.subplots(1, n, figsize=(min(NOTEBOOK_WIDTH_IN, 3.9 * n), 3.9))
+        _, axes = plt.subplots(
+            1, n, figsize=(min(NOTEBOOK_WIDTH_IN, 3.9 * n + 1.0), 4.4), layout="constrained"
+        )
     axes = np.atleast_1d(axes)
     colors = strategy_colors(strategies)
     for ax, spec in zip(axes, strategies, strict=True):
@@ -254,8 +258,15 @@ def plot_confusions_at_round(results, round: int, strategies, class_names=None, 
         if rows.empty:
             raise AlkitError(f"no results for strategy {spec!r} at round {round}")
         total = np.sum([np.asarray(c) for c in rows["confusion"]], axis=0)
-        plot_confusion(total, class_names, ax=ax, title=f"{spec}, round {round}")
+        plot_confusion(total, class_names, ax=ax, title=f"{spec}\nround {round}", colorbar=False)
         ax.title.set_color(colors[spec])
+        ax.title.set_fontweight("bold")
+    for ax in axes[1:]:  # the rows are the same classes: one set of row labels
+        ax.set_ylabel("")
+        ax.tick_params(labelleft=False)
+    axes[0].figure.colorbar(
+        axes[0].images[0], ax=list(axes), fraction=0.03, label="fraction of true class"
+    )
     return axes
 
 

@@ -26,6 +26,15 @@ from alkit.kernels.cpl import cpl_generation
 from alkit.kernels.distances import min_sqdist
 from alkit.kernels.ntk import fresh_pntk_factors, pntk_matrix
 from alkit.kernels.ntk_lookahead import Posterior, downdate, lookahead_risk, ntk_posterior
+from alkit.viz.style import (
+    MIN_FONT_PT,
+    NEUTRAL_LIGHT,
+    NOTEBOOK_WIDTH_IN,
+    color_scale,
+    draw_classes,
+    figure_class_legend,
+    strategy_colors,
+)
 
 
 @dataclass
@@ -139,13 +148,18 @@ def toy_coverage(
     )
 
 
-def plot_coverage_panels(state: ToyCoverage, axes=None):
-    """Fig. 1 analogue: core-set disks, ProbCover balls, NTKCPL's estimate, the true coverage."""
+def plot_coverage_panels(state: ToyCoverage, axes=None, class_names=None):
+    """Fig. 1 analogue: core-set disks, ProbCover balls, NTKCPL's estimate, the true coverage.
+
+    Four panels in one row as wide as a notebook, equal aspect (the axes are the inputs); pool
+    points in their class colour (one class legend under the panels when this function makes
+    the figure), covered points as small black dots, the labelled set as black stars."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Circle
 
-    if axes is None:
-        _, axes = plt.subplots(1, 4, figsize=(18, 4.4))
+    own_figure = axes is None
+    if own_figure:
+        _, axes = plt.subplots(1, 4, figsize=(NOTEBOOK_WIDTH_IN, 3.9), layout="constrained")
     X, L = state.X_N_2, state.labeled_idx
     panels = [
         ("core-set: full coverage", None, state.coreset_radius),
@@ -154,7 +168,7 @@ def plot_coverage_panels(state: ToyCoverage, axes=None):
         ("true: trained head correct", state.true_covered_N, None),
     ]
     for ax, (title, covered, radius) in zip(axes, panels, strict=True):
-        ax.scatter(X[:, 0], X[:, 1], c=state.y_N, cmap="tab10", s=8, alpha=0.35, vmin=0, vmax=9)
+        draw_classes(ax, X, state.y_N, class_names, size=10, alpha=0.45, legend=False)
         if covered is not None:
             ax.scatter(X[covered, 0], X[covered, 1], c="black", s=3)
         if radius is not None:
@@ -162,10 +176,14 @@ def plot_coverage_panels(state: ToyCoverage, axes=None):
                 ax.add_patch(Circle(p, radius, color="tab:blue", alpha=0.12))
         ax.scatter(X[L, 0], X[L, 1], marker="*", s=160, c="black", edgecolors="white")
         frac = 1.0 if covered is None else float(covered.mean())
-        ax.set_title(f"{title}\ncovered {frac:.0%}", fontsize=10)
-        ax.set_aspect("equal")
+        ax.set_title(f"{title}\ncovered {frac:.0%}", fontsize=MIN_FONT_PT)
+        ax.set_aspect("equal", adjustable="datalim")
         ax.set_xticks([])
         ax.set_yticks([])
+    if own_figure:
+        figure_class_legend(
+            axes[0].figure, axes[0], title="class (black dots: covered; stars: labelled)"
+        )
     return axes
 
 
@@ -219,18 +237,23 @@ def risk_frame(replay: GreedyReplay, step: int) -> dict:
 
 
 def plot_risk_map(state: ToyCoverage, replay: GreedyReplay, step: int, axes=None):
-    """Left: the look-ahead risk of adding each candidate at ``step`` (darker = lower = better),
-    labelled set (stars), earlier picks (squares) and this pick (red cross). Right: the trace."""
+    """Left: the look-ahead risk of adding each candidate at ``step`` (darker = lower = better;
+    colour limits at the 2nd/98th percentiles), labelled set (stars), earlier picks (squares)
+    and this pick (red cross). Right: the trace."""
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1.4, 1]})
+        _, axes = plt.subplots(
+            1, 2, figsize=(NOTEBOOK_WIDTH_IN, 4.2), width_ratios=[1.4, 1], layout="constrained"
+        )
     frame = risk_frame(replay, step)
     X, L = state.X_N_2, state.labeled_idx
     ax = axes[0]
     ok = np.isfinite(frame["risk_N"])
-    sc = ax.scatter(X[ok, 0], X[ok, 1], c=frame["risk_N"][ok], cmap="viridis", s=10)
-    plt.colorbar(sc, ax=ax, label="risk after adding the point")
+    scale = color_scale(frame["risk_N"][ok], signed=False)  # robust: a few outliers do not rule
+    sc = ax.scatter(X[ok, 0], X[ok, 1], c=frame["risk_N"][ok], cmap=scale["cmap"], s=10,
+                    vmin=scale["vmin"], vmax=scale["vmax"])  # fmt: skip
+    plt.colorbar(sc, ax=ax, label="risk after adding the point", extend=scale["extend"])
     ax.scatter(X[L, 0], X[L, 1], marker="*", s=150, c="white", edgecolors="black")
     b = frame["before"]
     ax.scatter(X[b, 0], X[b, 1], marker="s", s=60, facecolors="none", edgecolors="black")
@@ -252,7 +275,7 @@ def plot_cpl_split(state: ToyCoverage, axes=None):
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(17, 4.2))
+        _, axes = plt.subplots(1, 3, figsize=(NOTEBOOK_WIDTH_IN, 3.8), layout="constrained")
     X, L = state.X_N_2, state.labeled_idx
     for ax, labels, title in (
         (axes[0], state.cpl_initial_N, "constrained k-means (C_0 clusters)"),
@@ -260,14 +283,14 @@ def plot_cpl_split(state: ToyCoverage, axes=None):
     ):
         ax.scatter(X[:, 0], X[:, 1], c=labels, cmap="tab20", s=8)
         ax.scatter(X[L, 0], X[L, 1], marker="*", s=150, c="black", edgecolors="white")
-        ax.set_title(f"{title}: {int(labels.max()) + 1} clusters", fontsize=10)
-        ax.set_aspect("equal")
+        ax.set_title(f"{title}:\n{int(labels.max()) + 1} clusters", fontsize=MIN_FONT_PT + 1)
+        ax.set_aspect("equal", adjustable="datalim")
     k0, k = len(state.confusing_before), len(state.confusing_after)
     axes[2].bar(np.arange(k0) - 0.2, state.confusing_before, width=0.4, label="before")
     axes[2].bar(np.arange(k) + 0.2, state.confusing_after, width=0.4, label="after")
     axes[2].set_xlabel("cluster id")
     axes[2].set_ylabel("confusing samples (Y_pre ≠ dominant)")
-    axes[2].legend()
+    axes[2].legend(frameon=False, fontsize=MIN_FONT_PT)
     return axes
 
 
@@ -353,7 +376,9 @@ def results_ebr(results: pd.DataFrame, reference: str = "random", metric: str = 
 
 def plot_al_gain(results: pd.DataFrame, reference: str = "random", ax=None, metric="accuracy"):
     """AL gain (Fig. 3): each strategy's mean accuracy minus the reference's, per label count,
-    with the reference's ±1 std band (the effectiveness threshold of Table 2)."""
+    with the reference's ±1 std band (the effectiveness threshold of Table 2); every strategy in
+    its session colour (:func:`~alkit.viz.style.strategy_colors`, the same as in the learning
+    curves beside it)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -361,16 +386,19 @@ def plot_al_gain(results: pd.DataFrame, reference: str = "random", ax=None, metr
     ref = _per_budget(results, reference, metric)
     b = ref.index.to_numpy(dtype=float)
     std = ref["std"].fillna(0.0).to_numpy()
-    ax.fill_between(b, -std, std, color="grey", alpha=0.2, label=f"{reference} ± std")
+    ax.fill_between(b, -std, std, color=NEUTRAL_LIGHT, alpha=0.5, label=f"{reference} ± std")
     ax.axhline(0.0, color="grey", lw=1)
-    for strategy in dict.fromkeys(results["strategy"]):
+    colors = strategy_colors(results["strategy"])
+    for strategy in colors:
         if strategy == reference:
             continue
         s = _with_reference(results, strategy, ref, metric)
         gain = metrics.al_gain(s["mean"], s["mean_ref"])
-        ax.plot(s.index.to_numpy(dtype=float), gain, marker="o", label=strategy)
+        ax.plot(
+            s.index.to_numpy(dtype=float), gain, marker="o", label=strategy, color=colors[strategy]
+        )
     ax.set_xlabel("labels")
     ax.set_ylabel(f"{metric} − {reference}")
     ax.set_title("AL gain")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax

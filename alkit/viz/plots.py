@@ -17,8 +17,16 @@ from alkit.viz.style import (
 )
 
 
-def plot_confusion(confusion_C_C, class_names=None, ax=None, normalize: bool = True, title=None):
-    """Heat map of a ``C × C`` confusion matrix (rows = true class); row-normalised by default."""
+def plot_confusion(
+    confusion_C_C,
+    class_names=None,
+    ax=None,
+    normalize: bool = True,
+    title=None,
+    colorbar: bool = True,
+):
+    """Heat map of a ``C × C`` confusion matrix (rows = true class); row-normalised by default.
+    ``colorbar=False`` leaves the colour bar to the caller (one for several matrices)."""
     import matplotlib.pyplot as plt
 
     cm = np.asarray(confusion_C_C, dtype=float)
@@ -43,9 +51,10 @@ def plot_confusion(confusion_C_C, class_names=None, ax=None, normalize: bool = T
     ax.set_ylabel("true class")
     if title:
         ax.set_title(title)
-    ax.figure.colorbar(
-        im, ax=ax, fraction=0.046, label="fraction of true class" if normalize else "count"
-    )
+    if colorbar:
+        ax.figure.colorbar(
+            im, ax=ax, fraction=0.046, label="fraction of true class" if normalize else "count"
+        )
     return ax
 
 

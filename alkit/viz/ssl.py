@@ -10,6 +10,16 @@ import torch
 
 from alkit.errors import AlkitError, check_same_length
 from alkit.ssl.augment import Augment
+from alkit.viz.style import (
+    LABELED_STYLE,
+    MAX_PANELS_PER_ROW,
+    MIN_FONT_PT,
+    NEUTRAL_LIGHT,
+    NOTEBOOK_WIDTH_IN,
+    draw_classes,
+    figure_class_legend,
+    strategy_colors,
+)
 
 
 def augmented_views(X_B, augment: Augment, n_views: int = 4, seed: int = 0) -> np.ndarray:
@@ -34,9 +44,9 @@ def plot_views(X_B, augment: Augment, n_views: int = 4, seed: int = 0, fig=None)
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
         axes[i, 0].set_ylabel(f"#{i}")
-    axes[0, 0].set_title("original", fontsize=9)
+    axes[0, 0].set_title("original", fontsize=MIN_FONT_PT)
     for j in range(1, n_views + 1):
-        axes[0, j].set_title(f"view {j}", fontsize=9)
+        axes[0, j].set_title(f"view {j}", fontsize=MIN_FONT_PT)
     return fig
 
 
@@ -54,26 +64,33 @@ def plot_quality_curve(table: pd.DataFrame, baselines: dict | None = None, ax=No
         ax.axhline(value, ls="--", color=f"C{i + 2}", label=name)
     ax.set_xlabel("training epochs")
     ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
 def plot_feature_maps(coords: dict[str, np.ndarray], y_N, class_names=None, fig=None):
-    """One scatter per feature set (``name → N × 2`` coordinates), coloured by class."""
+    """One scatter per feature set (``name → N × 2`` coordinates, at most four per row), each
+    point in its class colour (:func:`~alkit.viz.style.class_colors`), one class legend under
+    the panels."""
     import matplotlib.pyplot as plt
 
     y = np.asarray(y_N)
-    fig = fig or plt.figure(figsize=(4.6 * len(coords), 4.2))
-    axes = np.atleast_1d(fig.subplots(1, len(coords)))
-    for ax, (name, xy) in zip(axes, coords.items(), strict=True):
+    ncols = min(len(coords), MAX_PANELS_PER_ROW)
+    nrows = -(-len(coords) // ncols)
+    width = min(NOTEBOOK_WIDTH_IN, 4.6 * ncols)
+    fig = fig or plt.figure(figsize=(width, 0.9 * width / ncols * nrows + 0.8))
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    names = list(class_names) if class_names is not None else None
+    for ax, (name, xy) in zip(axes, coords.items(), strict=False):
         check_same_length(coords=xy, labels=y)
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap="tab10", s=4, vmin=0, vmax=9)
+        draw_classes(ax, xy, y, names, size=6, alpha=0.8, legend=False)
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
-    handles = sc.legend_elements()[0]
-    names = class_names or [str(c) for c in range(len(handles))]
-    fig.legend(handles, names[: len(handles)], loc="center right", fontsize=8)
+    for ax in axes[len(coords) :]:
+        ax.set_visible(False)
+    figure_class_legend(fig, axes[0])
     return fig
 
 
@@ -90,22 +107,41 @@ def labelled_by_budget(rows: pd.DataFrame, strategy: str, seed: int, budget: int
 
 
 def draw_budget_picks(coords_N_2, rows: pd.DataFrame, strategies, budget: int, seed: int = 0,
-                      fig=None):  # fmt: skip
-    """For each strategy, the samples it had labelled by ``budget`` (red) over the pool's 2-D
-    map (grey), titled with its test accuracy then: the callback of notebook 04's budget
-    slider. Returns ``{strategy: indices}``."""
+                      fig=None, y_N=None, class_names=None):  # fmt: skip
+    """For each strategy (at most four panels per row), the samples it had labelled by
+    ``budget`` (hollow black squares, the mark of the labelled set in every alkit figure) over
+    the pool's 2-D map (points in their class colour when ``y_N`` gives the pool's labels, with
+    one class legend; light grey otherwise), titled in the strategy's colour with its test
+    accuracy then: the callback of notebook 04's budget slider. Returns
+    ``{strategy: indices}``."""
     import matplotlib.pyplot as plt
 
     xy = np.asarray(coords_N_2)
-    fig = fig or plt.figure(figsize=(4.2 * len(strategies), 3.9))
-    axes = np.atleast_1d(fig.subplots(1, len(strategies)))
+    strategies = list(strategies)
+    ncols = min(len(strategies), MAX_PANELS_PER_ROW)
+    nrows = -(-len(strategies) // ncols)
+    width = min(NOTEBOOK_WIDTH_IN, 4.2 * ncols)
+    fig = fig or plt.figure(figsize=(width, 0.95 * width / ncols * nrows + 0.9))
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    colors = strategy_colors(strategies)
+    names = list(class_names) if class_names is not None else None
     out = {}
-    for ax, strategy in zip(axes, strategies, strict=True):
+    for ax, strategy in zip(axes, strategies, strict=False):
         picked, acc, n = labelled_by_budget(rows, strategy, seed, budget)
-        ax.scatter(xy[:, 0], xy[:, 1], s=3, color="0.8")
-        ax.scatter(xy[picked, 0], xy[picked, 1], s=14, color="C3", edgecolor="k", linewidth=0.3)
-        ax.set_title(f"{strategy}\n{n} labels, accuracy {acc:.3f}", fontsize=9)
+        if y_N is None:
+            ax.scatter(xy[:, 0], xy[:, 1], s=3, color=NEUTRAL_LIGHT)
+        else:
+            check_same_length(coords=xy, labels=y_N)
+            draw_classes(ax, xy, np.asarray(y_N), names, size=7, alpha=0.6, legend=False)
+        ax.scatter(xy[picked, 0], xy[picked, 1], label="labelled", zorder=3, **LABELED_STYLE)
+        ax.set_title(f"{strategy}\n{n} labels, accuracy {acc:.3f}", color=colors[strategy],
+                     fontweight="bold", fontsize=MIN_FONT_PT + 1)  # fmt: skip
         ax.set_xticks([])
         ax.set_yticks([])
         out[strategy] = picked
+    for ax in axes[len(strategies) :]:
+        ax.set_visible(False)
+    if y_N is not None:
+        figure_class_legend(fig, axes[0], title="class (hollow squares: labelled)")
     return out

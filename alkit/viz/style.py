@@ -200,6 +200,29 @@ def figure_class_legend(fig, ax, title: str = "class", ncols: int = 5):
     return leg
 
 
+def shared_legend_below(fig, axes, ncols: int = 2, title=None):
+    """One legend under a figure's panels instead of one beside each (long strategy names
+    beside a panel squeeze it): the labelled handles of every Axes in ``axes``, each label
+    once, in order; the panels' own legends are removed. The figure needs the constrained
+    layout (``layout="constrained"``). Returns the legend."""
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    return fig.legend(
+        list(seen.values()),
+        list(seen),
+        loc="outside lower center",
+        ncols=max(1, min(ncols, len(seen))),
+        frameon=False,
+        fontsize=MIN_FONT_PT,
+        title=title,
+        title_fontsize=MIN_FONT_PT,
+    )
+
+
 def draw_marks(ax, xy_N_2, labeled_idx=(), picked_idx=()) -> None:
     """The labelled set as hollow black squares and the picks as black crosses (labelled for a
     legend: ``"labelled"``, ``"picked"``)."""

@@ -19,6 +19,7 @@ from alkit.data.text import PAD, Vocabulary
 from alkit.errors import AlkitError
 from alkit.saliency import tds, token_zscores
 from alkit.viz.dashboard import drawn_into
+from alkit.viz.style import MIN_FONT_PT, NOTEBOOK_WIDTH_IN
 
 #: the plotting range of Fig. 12.4 (both scores scaled to ±38)
 THESIS_SCALE = 38.0
@@ -89,12 +90,13 @@ def plot_saliency_lines(frame: SaliencyFrame, ax=None):
     ax.plot(x, scaled(frame.zscore), marker="o", ms=3, label=f"z-score ({frame.predicted})")
     ax.plot(x, scaled(frame.tds), marker="s", ms=3, label="TDS")
     ax.axhline(0, c="0.7", lw=0.8)
-    ax.set_xticks(x, frame.words, rotation=70, fontsize=8)
+    ax.set_xticks(x, frame.words, rotation=70, fontsize=MIN_FONT_PT)
     ax.set_ylim(-THESIS_SCALE * 1.1, THESIS_SCALE * 1.1)
     ax.set_title(
         f"Pearson r(z, TDS) = {frame.pearson:.2f}; p({frame.predicted}) = {frame.probability:.2f}"
     )
-    ax.legend(loc="lower right")
+    ax.set_ylabel("score scaled to ±38")
+    ax.legend(loc="lower right", fontsize=MIN_FONT_PT)
     return ax
 
 
@@ -144,6 +146,6 @@ class TextSaliencyExplorer:
         self.tds_html.value = highlight_html(self.frame.words, self.frame.tds) + truth
         self.z_html.value = highlight_html(self.frame.words, self.frame.zscore, signed=True)
         with drawn_into(self.output):
-            plt.figure(figsize=(12, 3.5))
+            plt.figure(figsize=(0.88 * NOTEBOOK_WIDTH_IN, 3.6))  # fits a widget output
             plot_saliency_lines(self.frame)
             plt.tight_layout()

@@ -19,6 +19,7 @@ from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.ot import ground_cost, ipot_log, sinkhorn_log
 from alkit.kernels.prototypes import greedy_wasserstein_prototypes, wasserstein_distance
 from alkit.viz.dashboard import drawn_into
+from alkit.viz.style import MIN_FONT_PT, strategy_colors
 
 TOYS = ("circle", "3 gaussians", "3 gaussians, unequal weights")
 TOY_SOLVERS = ("emd", "sinkhorn", "ipot", "random")
@@ -117,24 +118,28 @@ def plot_prototypes(result: ToyPrototypes, ax=None, max_lines: int = 600):
         ax.plot([a[0], b[0]], [a[1], b[1]], c="tab:blue", lw=0.8, alpha=float(T[i, j] / top) * 0.6)
     ax.scatter(P[picks, 0], P[picks, 1], marker="*", s=160, c="tab:red", edgecolors="k", zorder=3)
     for r, i in enumerate(picks):
-        ax.annotate(str(r + 1), P[i], textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.annotate(
+            str(r + 1), P[i], textcoords="offset points", xytext=(5, 5), fontsize=MIN_FONT_PT
+        )
     ax.set_title(f"{result.solver}: W₂(S_k, U) = {result.w_curve[-1]:.3f}")
     ax.set_aspect("equal", adjustable="datalim")
     return ax
 
 
 def plot_w_curves(curves: dict[str, np.ndarray], ax=None, title="W₂(U, S_k) along the sequence"):
-    """One line per method: ``W₂(U, S_k)`` against ``k`` (thesis Fig. 9.4e)."""
+    """One line per method: ``W₂(U, S_k)`` against ``k`` (thesis Fig. 9.4e); each method in
+    its session colour (:func:`~alkit.viz.style.strategy_colors`), legend outside the data."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
+    colors = strategy_colors(curves)
     for name, curve in curves.items():
         c = np.asarray(curve)
-        ax.plot(np.arange(1, len(c) + 1), c, marker="o", ms=3, label=name)
+        ax.plot(np.arange(1, len(c) + 1), c, marker="o", ms=3, label=name, color=colors[name])
     ax.set_xlabel("k (prototypes)")
     ax.set_ylabel("exact W₂(U, S_k)")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 

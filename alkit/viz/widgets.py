@@ -360,8 +360,21 @@ class RunPlayer:
             col=2,
         )
         fig.update_layout(height=470, **_LAYOUT)
-        fig.update_xaxes(title_text="labelled samples (count)", row=1, col=1)
-        fig.update_yaxes(title_text="test accuracy (fraction)", row=1, col=1)
+        # fixed ranges: the curves grow into the same frame as the round slider moves
+        n_lab, acc = self.results["n_labeled"], self.results["accuracy"]
+        pad = 0.04 * max(float(n_lab.max() - n_lab.min()), 1.0)
+        fig.update_xaxes(
+            title_text="labelled samples (count)",
+            range=[float(n_lab.min()) - pad, float(n_lab.max()) + pad],
+            row=1,
+            col=1,
+        )
+        fig.update_yaxes(
+            title_text="test accuracy (fraction)",
+            range=[max(0.0, float(acc.min()) - 0.05), min(1.0, float(acc.max()) + 0.05)],
+            row=1,
+            col=1,
+        )
         fig.update_xaxes(title_text="predicted class", type="category", row=1, col=2)
         fig.update_yaxes(
             title_text="true class", type="category", autorange="reversed", row=1, col=2

@@ -311,6 +311,9 @@ def test_dashboard_notebooks_render_and_respond(name, tmp_path):
         body = page.inner_text("body")
         assert "Error displaying widget" not in body
         assert "model not found" not in body.lower()
+        # a window taller than the tallest dashboard: JupyterLab scrolls inside its panel, so
+        # an element screenshot of a taller figure would be cut by the menus and status bar
+        page.set_viewport_size({"width": 1400, "height": 3000})
         boxes = page.locator(".jp-OutputArea-output:has(.widget-vbox):has(img)")
         assert boxes.count() > 0, f"{name} shows no dashboard with a figure"
         box = boxes.last
