@@ -8,7 +8,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 FORTUNES_DIR := /usr/share/games/fortunes
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: install data lint test demo lab bench claims claims-quick chromium test-browser test-binder
+.PHONY: install data lint test demo lab bench claims claims-quick chromium test-browser test-binder screenshots
 
 # torch and torchvision come together from PyPI (the CUDA builds, which also run on a CPU):
 # the local CPU-only torch wheel cannot load torchvision's compiled ops.
@@ -72,6 +72,10 @@ chromium:
 test-browser: install data chromium
 	$(PY) -m pip install --quiet -e ".[browser]"
 	$(PY) -m pytest -q tests/browser/browser_jupyterlab.py
+
+screenshots: install data chromium
+	$(PY) -m pip install --quiet -e ".[browser]"
+	$(PY) tests/browser/screenshots.py
 
 # A fresh venv from the pip equivalent of binder/environment.yml (+ binder/postBuild) runs the
 # quickstart in smoke mode: shows that the Binder spec is complete. Times: build/binder/.
