@@ -190,6 +190,23 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(ResultsFile(path).rows(), columns=list(COLUMNS))
 
 
+def synthetic_path(folder: str | os.PathLike, spec: str, seed: int) -> Path:
+    """Where a run folder keeps the synthetic examples of one strategy and seed."""
+    return Path(folder) / "synthetic" / f"{_safe(spec)}__seed{seed}.npz"
+
+
+def load_synthetic(folder: str | os.PathLike, spec: str, seed: int, last_round: int):
+    """The synthetic examples (DFAL's adversarial copies) a run folder recorded for ``spec`` and
+    ``seed`` up to round ``last_round``: ``(X_S, source_S)``, ``source_S`` their pool indices
+    (whose oracle label they carry); empty when there are none. Reads only."""
+    path = synthetic_path(folder, spec, seed)
+    if not path.exists():
+        return np.zeros((0,)), np.zeros(0, np.int64)
+    with np.load(path) as saved:
+        keep = saved["round"] <= last_round
+        return saved["X"][keep], saved["source"][keep]
+
+
 def read_config(folder: str | os.PathLike) -> dict | None:
     """The ``config.json`` of a run folder as a dict (None when there is none)."""
     path = Path(folder) / CONFIG_NAME
@@ -339,7 +356,7 @@ class RunStore:
         return self.out / "checkpoints" / f"{_safe(spec)}__seed{seed}__round{rnd}.pt"
 
     def _synthetic_path(self, spec: str, seed: int) -> Path:
-        return self.out / "synthetic" / f"{_safe(spec)}__seed{seed}.npz"
+        return synthetic_path(self.out, spec, seed)
 
     def save_synthetic(self, spec: str, seed: int, rnd: int, pool) -> None:
         """Record the pool's synthetic examples (DFAL's adversarial copies), tagging the new ones
@@ -362,12 +379,9 @@ class RunStore:
 
     def load_synthetic(self, spec: str, seed: int, last_round: int):
         """The synthetic examples made up to round ``last_round``: ``(X_S, source_S)``."""
-        path = None if self.out is None else self._synthetic_path(spec, seed)
-        if path is None or not path.exists():
+        if self.out is None:
             return np.zeros((0,)), np.zeros(0, np.int64)
-        with np.load(path) as saved:
-            keep = saved["round"] <= last_round
-            return saved["X"][keep], saved["source"][keep]
+        return load_synthetic(self.out, spec, seed, last_round)
 
     def save(self, row: dict, learner) -> None:
         """Checkpoint the model, append the row, then drop the run's older checkpoints.
