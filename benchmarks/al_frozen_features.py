@@ -54,6 +54,7 @@ def config(args, strategies, cold_start: bool) -> ExperimentConfig:
         artifact_options={"simclr": {"epochs": args.ssl_epochs}},
         initial=10,
         query=list(SCHEDULE),
+        rounds=len(SCHEDULE),
         seeds=tuple(args.seeds),
         strategies=strategies,
         cold_start=cold_start,
