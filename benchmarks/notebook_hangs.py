@@ -1,0 +1,336 @@
+"""Do the notebooks ever hang headless? Issue 17's count: each notebook run N times in a row.
+
+Each run executes one notebook in smoke mode (``ALKIT_SMOKE=1``, ``ALKIT_THREADS=1``,
+``OMP_NUM_THREADS=1``) with the real CLI, ``jupyter nbconvert --to notebook --execute``, from a
+fresh scratch folder (the notebook is copied there, so run folders and outputs never touch the
+repository and no run resumes another's run folder). The artifact cache (``ALKIT_CACHE``) is the
+user's default one, so runs reuse cached tiny artifacts as a user's repeated runs would.
+
+A run that is still going after ``--timeout`` seconds is killed (nbconvert and its kernel) and
+counted as a hang; so is a run that nbconvert stops with a cell timeout (``--cell-timeout``). The
+cell a hang sat in comes from nbconvert's debug log ("Executing cell"). A run that exits non-zero
+for any other reason is a failure, recorded with the error's last line. Each notebook is also run
+once with papermill when it is installed.
+
+Results go to benchmarks/results/notebook_hangs.json, rewritten atomically after every run, so a
+partial run leaves what finished.
+
+    python benchmarks/notebook_hangs.py                  # 20 runs x every notebook
+    python benchmarks/notebook_hangs.py --runs 3 --notebooks 01 03 --timeout 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+RESULTS = ROOT / "benchmarks" / "results" / "notebook_hangs.json"
+BIN = Path(sys.executable).parent
+PACKAGES = ("nbconvert", "nbclient", "ipykernel", "ipywidgets", "jupyter_client", "papermill")
+#: what nbclient prints when a cell runs past its timeout
+CELL_TIMEOUT_MARKERS = ("CellTimeoutError", "Cell execution timed out", "TimeoutError")
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ALKIT_SMOKE="1",
+        ALKIT_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        ALKIT_PROGRESS="0",
+        PYTHONPATH=str(ROOT),  # the kernel imports alkit from this checkout
+    )
+    env.pop("MPLBACKEND", None)  # the kernel's inline backend, as in Jupyter
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the kernel runs in its own session, so killpg misses it)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    for pid in [*descendants(proc.pid), proc.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def code_cells(path: Path) -> list[tuple[int, str]]:
+    """(index in the notebook, source) of each cell nbclient executes (code, not empty)."""
+    cells = json.loads(path.read_text())["cells"]
+    return [
+        (i, "".join(c["source"]))
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "code" and "".join(c["source"]).strip()
+    ]
+
+
+def last_line(text: str) -> str:
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", ln)]
+    return (errors or lines or [""])[-1][:300]
+
+
+def run_once(cmd: list[str], cwd: Path, log: Path, timeout: float, cells) -> dict:
+    t0 = time.perf_counter()
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=environment(), stdout=subprocess.DEVNULL, stderr=err
+        )
+        try:
+            rc, killed = proc.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            kill_tree(proc)
+            rc, killed = proc.returncode, True
+    seconds = time.perf_counter() - t0
+    text = log.read_text(errors="replace")
+    started = text.count("Executing cell:")
+    row = {"seconds": round(seconds, 2), "rc": rc}
+    if killed or (rc != 0 and any(m in text for m in CELL_TIMEOUT_MARKERS)):
+        row["outcome"] = "hang"
+        row["how"] = f"killed after {timeout:.0f} s" if killed else "nbconvert cell timeout"
+        if started and started <= len(cells):
+            index, source = cells[started - 1]
+            row["cell"] = index
+            row["cell_head"] = source.strip().splitlines()[0][:120]
+        row["log_tail"] = text[-1500:]
+    elif rc != 0:
+        row["outcome"] = "failure"
+        row["error"] = last_line(text)
+        row["log_tail"] = text[-1500:]
+    else:
+        row["outcome"] = "ok"
+    return row
+
+
+def nbconvert_run(path: Path, timeout: float, cell_timeout: float) -> dict:
+    cells = code_cells(path)
+    with tempfile.TemporaryDirectory(prefix="alkit-nbhang-") as tmp:
+        work = Path(tmp)
+        shutil.copy(path, work / path.name)
+        cmd = [
+            str(BIN / "jupyter"),
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--output-dir",
+            str(work / "out"),
+            f"--ExecutePreprocessor.timeout={cell_timeout:.0f}",
+            "--log-level=DEBUG",  # nbclient then logs each cell it starts
+            path.name,
+        ]
+        return run_once(cmd, work, work / "stderr.log", timeout, cells)
+
+
+def papermill_run(path: Path, timeout: float, cell_timeout: float) -> dict:
+    cells = code_cells(path)
+    with tempfile.TemporaryDirectory(prefix="alkit-nbhang-pm-") as tmp:
+        work = Path(tmp)
+        shutil.copy(path, work / path.name)
+        cmd = [
+            str(BIN / "papermill"),
+            path.name,
+            str(work / "out.ipynb"),
+            "--execution-timeout",
+            f"{cell_timeout:.0f}",
+            "--log-level",
+            "DEBUG",
+            "--no-progress-bar",
+            "--kernel",
+            "python3",
+        ]
+        row = run_once(cmd, work, work / "stderr.log", timeout, cells)
+        if row["outcome"] == "hang" and "cell" not in row:  # papermill logs "Executing Cell N"
+            text = (work / "stderr.log").read_text(errors="replace")
+            numbers = re.findall(r"Executing Cell (\d+)", text)
+            if numbers:
+                row["cell"] = int(numbers[-1]) - 1
+        return row
+
+
+def summary(runs: list[dict]) -> dict:
+    times = [r["seconds"] for r in runs]
+    ok = [r["seconds"] for r in runs if r["outcome"] == "ok"]
+    return {
+        "runs": len(runs),
+        "hangs": sum(r["outcome"] == "hang" for r in runs),
+        "failures": sum(r["outcome"] == "failure" for r in runs),
+        "seconds_ok": {
+            "min": min(ok),
+            "median": round(statistics.median(ok), 2),
+            "max": max(ok),
+        }
+        if ok
+        else None,
+        "seconds_all": times,
+    }
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def versions() -> dict[str, str | None]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    out["python"] = sys.version.split()[0]
+    return out
+
+
+def git_commit() -> str:
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "alkit", "notebooks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return head + ("+uncommitted changes in alkit/ or notebooks/" if dirty else "")
+
+
+def write(report: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="nbconvert runs per notebook")
+    parser.add_argument(
+        "--notebooks",
+        nargs="*",
+        default=None,
+        help="notebook name prefixes (e.g. 01 03_gmm); default: every notebooks/*.ipynb",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="wall-clock limit per run, seconds"
+    )
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=240,
+        help="nbclient's per-cell limit (tests/test_notebooks.py uses 240 s)",
+    )
+    parser.add_argument("--no-papermill", action="store_true", help="skip the papermill runs")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other notebooks' results already in --out (re-running a few notebooks)",
+    )
+    args = parser.parse_args(argv)
+
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if args.notebooks:
+        paths = [p for p in paths if any(p.name.startswith(n) for n in args.notebooks)]
+    has_papermill = (BIN / "papermill").exists() and not args.no_papermill
+
+    previous = json.loads(args.out.read_text()) if args.merge and args.out.exists() else {}
+    report = {
+        "what": "headless runs of each notebook with `jupyter nbconvert --to notebook --execute` "
+        "in smoke mode (issue 17): hangs, failures and run times; one papermill run each",
+        "command": "jupyter nbconvert --to notebook --execute --output-dir <scratch> "
+        f"--ExecutePreprocessor.timeout={args.cell_timeout:.0f} --log-level=DEBUG <copy>",
+        "environment": "ALKIT_SMOKE=1 ALKIT_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "
+        "ALKIT_PROGRESS=0, MPLBACKEND unset; each run in a fresh scratch folder (its own run "
+        "folders); the default ALKIT_CACHE, so cached tiny artifacts are reused across runs",
+        "hang_rule": f"a run still going after {args.timeout:.0f} s is killed (nbconvert and "
+        f"kernel) and counted as a hang, as is a cell past {args.cell_timeout:.0f} s",
+        "machine": f"{os.cpu_count()} CPU cores, shared with other jobs (other helpers' tests "
+        "and benchmarks) during the whole run and not under the bench lock: a hang count, not a "
+        "timing claim. Load makes it stricter (issue 18: the interact race hung 24 of 40 runs "
+        "under CPU load, 2 of 40 idle). Run times include kernel start and vary with the load.",
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "loadavg_start": loadavg(),
+        "runs_per_notebook": args.runs,
+        "notebooks": dict(previous.get("notebooks", {})),
+        "papermill": dict(previous.get("papermill", {})),
+    }
+    if not has_papermill:
+        report["papermill_note"] = "papermill not installed; no papermill runs"
+    for path in paths:
+        name = path.name
+        runs: list[dict] = []
+        entry = {"loadavg_start": loadavg()}
+        report["notebooks"][name] = entry
+        for i in range(args.runs):
+            row = nbconvert_run(path, args.timeout, args.cell_timeout)
+            runs.append(row)
+            entry.update(summary(runs))
+            entry["problems"] = [dict(r, run=j) for j, r in enumerate(runs) if r["outcome"] != "ok"]
+            entry["loadavg_end"] = loadavg()
+            report["loadavg_end"] = loadavg()
+            report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+            write(report, args.out)
+            print(
+                f"{name} run {i + 1}/{args.runs}: {row['outcome']} {row['seconds']:.1f} s"
+                + (f" cell {row.get('cell')}" if row["outcome"] == "hang" else "")
+                + (f" {row.get('error')}" if row["outcome"] == "failure" else ""),
+                flush=True,
+            )
+        if has_papermill:
+            row = papermill_run(path, args.timeout, args.cell_timeout)
+            row["loadavg"] = loadavg()
+            report["papermill"][name] = row
+            write(report, args.out)
+            print(f"{name} papermill: {row['outcome']} {row['seconds']:.1f} s", flush=True)
+    report["loadavg_end"] = loadavg()
+    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    report["complete"] = True
+    write(report, args.out)
+    print(f"{'notebook':28} runs hangs failures median_s max_s")
+    for name, e in report["notebooks"].items():
+        s = e.get("seconds_ok") or {}
+        print(
+            f"{name:28} {e['runs']:4} {e['hangs']:5} {e['failures']:8} "
+            f"{s.get('median', float('nan')):8} {s.get('max', float('nan')):5}"
+        )
+
+
+if __name__ == "__main__":
+    main()
