@@ -105,7 +105,26 @@ def last_line(text: str) -> str:
     return (errors or lines or [""])[-1][:300]
 
 
-def run_once(cmd: list[str], cwd: Path, log: Path, timeout: float, cells) -> dict:
+def cell_seconds(text: str, end: datetime) -> list[float]:
+    """How long each started cell ran, from the timestamped "Executing cell" lines of nbconvert's
+    debug log (the last one until "Writing …" or until the run ended)."""
+    stamps = [
+        datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")
+        for m in re.finditer(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \S+ Executing cell:", text, re.M)
+    ]
+    writing = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \S+ Writing ", text, re.M)
+    last = datetime.strptime(writing.group(1), "%Y-%m-%d %H:%M:%S") if writing else end
+    return [(b - a).total_seconds() for a, b in zip(stamps, [*stamps[1:], last], strict=True)]
+
+
+def run_once(cmd: list[str], cwd: Path, log: Path, timeout: float, cell_timeout: float, cells):
+    """Run ``cmd`` (nbconvert or papermill) under the wall-clock limit and classify the run.
+
+    Hang: killed at ``timeout``, stopped by a cell timeout, or a cell that ran out the whole cell
+    timeout and then finished. With a finite timeout nbclient polls the shell socket for the
+    cell's reply only that long; when the poll gives up it finds the reply that sat unread and
+    the notebook goes on, so the race shows as a wait of exactly the cell timeout, not an error.
+    """
     t0 = time.perf_counter()
     with log.open("w") as err:
         proc = subprocess.Popen(
@@ -118,13 +137,27 @@ def run_once(cmd: list[str], cwd: Path, log: Path, timeout: float, cells) -> dic
             rc, killed = proc.returncode, True
     seconds = time.perf_counter() - t0
     text = log.read_text(errors="replace")
-    started = text.count("Executing cell:")
+    durations = cell_seconds(text, datetime.now().replace(microsecond=0))
+    started = len(durations) or text.count("Executing cell:")
     row = {"seconds": round(seconds, 2), "rc": rc}
-    if killed or (rc != 0 and any(m in text for m in CELL_TIMEOUT_MARKERS)):
+    if durations:
+        row["slowest_cell_s"] = max(durations)
+    stalled = [i for i, d in enumerate(durations) if cell_timeout and d >= cell_timeout - 2]
+    if not durations and cell_timeout and seconds >= cell_timeout:  # papermill: no cell times
+        stalled = [started - 1]
+    timed_out = rc != 0 and any(m in text for m in CELL_TIMEOUT_MARKERS)
+    if killed or timed_out or stalled:
         row["outcome"] = "hang"
-        row["how"] = f"killed after {timeout:.0f} s" if killed else "nbconvert cell timeout"
-        if started and started <= len(cells):
-            index, source = cells[started - 1]
+        row["how"] = (
+            f"killed after {timeout:.0f} s"
+            if killed
+            else "nbconvert cell timeout"
+            if timed_out
+            else f"a cell waited out the whole {cell_timeout:.0f} s cell timeout, then went on"
+        )
+        at = stalled[0] if stalled else started - 1
+        if 0 <= at < len(cells):
+            index, source = cells[at]
             row["cell"] = index
             row["cell_head"] = source.strip().splitlines()[0][:120]
         row["log_tail"] = text[-1500:]
@@ -138,6 +171,8 @@ def run_once(cmd: list[str], cwd: Path, log: Path, timeout: float, cells) -> dic
 
 
 def nbconvert_run(path: Path, timeout: float, cell_timeout: float) -> dict:
+    """One ``jupyter nbconvert --execute`` run of a copy of ``path`` in a scratch folder;
+    ``cell_timeout`` 0 leaves nbclient's default (no per-cell limit), as a user's plain run."""
     cells = code_cells(path)
     with tempfile.TemporaryDirectory(prefix="alkit-nbhang-") as tmp:
         work = Path(tmp)
@@ -150,11 +185,12 @@ def nbconvert_run(path: Path, timeout: float, cell_timeout: float) -> dict:
             "--execute",
             "--output-dir",
             str(work / "out"),
-            f"--ExecutePreprocessor.timeout={cell_timeout:.0f}",
+            *([f"--ExecutePreprocessor.timeout={cell_timeout:.0f}"] if cell_timeout else []),
             "--log-level=DEBUG",  # nbclient then logs each cell it starts
+            "--Application.log_format=%(asctime)s [%(name)s] %(message)s",
             path.name,
         ]
-        return run_once(cmd, work, work / "stderr.log", timeout, cells)
+        return run_once(cmd, work, work / "stderr.log", timeout, cell_timeout, cells)
 
 
 def papermill_run(path: Path, timeout: float, cell_timeout: float) -> dict:
@@ -166,16 +202,15 @@ def papermill_run(path: Path, timeout: float, cell_timeout: float) -> dict:
             str(BIN / "papermill"),
             path.name,
             str(work / "out.ipynb"),
-            "--execution-timeout",
-            f"{cell_timeout:.0f}",
+            *(["--execution-timeout", f"{cell_timeout:.0f}"] if cell_timeout else []),
             "--log-level",
             "DEBUG",
             "--no-progress-bar",
             "--kernel",
             "python3",
         ]
-        row = run_once(cmd, work, work / "stderr.log", timeout, cells)
-        if row["outcome"] == "hang" and "cell" not in row:  # papermill logs "Executing Cell N"
+        row = run_once(cmd, work, work / "stderr.log", timeout, cell_timeout, cells)
+        if row["outcome"] == "hang":  # papermill logs "Executing Cell N" (1-based, all cells)
             text = (work / "stderr.log").read_text(errors="replace")
             numbers = re.findall(r"Executing Cell (\d+)", text)
             if numbers:
@@ -198,6 +233,7 @@ def summary(runs: list[dict]) -> dict:
         if ok
         else None,
         "seconds_all": times,
+        "slowest_cell_max_s": max((r.get("slowest_cell_s", 0) for r in runs), default=None),
     }
 
 
@@ -236,6 +272,66 @@ def write(report: dict, out: Path) -> None:
     os.replace(tmp, out)
 
 
+def control_notebook(path: Path) -> Path:
+    """The pattern the notebooks no longer use, as a positive control: six ``interact`` cells
+    (issue 18's minimal notebook: no alkit, a slider and a pyplot figure each)."""
+    import nbformat
+
+    head = "import ipywidgets as widgets\nimport matplotlib.pyplot as plt\nimport numpy as np"
+    cell = (
+        "def draw(a=1.0):\n"
+        "    fig, ax = plt.subplots(figsize=(3, 2))\n"
+        "    ax.plot(np.sin(np.linspace(0, 10, 200) * a))\n"
+        "    plt.show()\n\n\n"
+        "widgets.interact(draw, a=widgets.FloatSlider(min=0.5, max=3.0, value=1.0))"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(head)] + [
+        nbformat.v4.new_code_cell(cell) for _ in "123456"
+    ]
+    nbformat.write(nb, path)
+    return path
+
+
+def repeat(path: Path, args, report: dict, section: str, name: str, papermill: bool) -> None:
+    """``args.runs`` nbconvert runs of ``path`` in a row into ``report[section][name]``, then
+    one papermill run; the JSON is rewritten after each run."""
+    runs: list[dict] = []
+    entry = {
+        "git_commit": git_commit(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "timeout_s": args.timeout,
+        "cell_timeout_s": args.cell_timeout,
+        "loadavg_start": loadavg(),
+    }
+    report[section][name] = entry
+    for i in range(args.runs):
+        row = nbconvert_run(path, args.timeout, args.cell_timeout)
+        runs.append(row)
+        entry.update(summary(runs))
+        entry["problems"] = [dict(r, run=j) for j, r in enumerate(runs) if r["outcome"] != "ok"]
+        entry["loadavg_end"] = loadavg()
+        write(report, args.out)
+        print(
+            f"{name} run {i + 1}/{args.runs}: {row['outcome']} {row['seconds']:.1f} s"
+            + (f" cell {row.get('cell')}" if row["outcome"] == "hang" else "")
+            + (f" {row.get('error')}" if row["outcome"] == "failure" else ""),
+            flush=True,
+        )
+    if papermill:
+        row = papermill_run(path, args.timeout, args.cell_timeout)
+        row["loadavg"] = loadavg()
+        row["git_commit"] = entry["git_commit"]
+        report["papermill" if section == "notebooks" else "control_papermill"][name] = row
+        write(report, args.out)
+        print(f"{name} papermill: {row['outcome']} {row['seconds']:.1f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="nbconvert runs per notebook")
@@ -243,7 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         "--notebooks",
         nargs="*",
         default=None,
-        help="notebook name prefixes (e.g. 01 03_gmm); default: every notebooks/*.ipynb",
+        help="notebook name prefixes (e.g. 01 03_gmm; none at all: no notebook); "
+        "default: every notebooks/*.ipynb",
     )
     parser.add_argument(
         "--timeout", type=float, default=300, help="wall-clock limit per run, seconds"
@@ -252,19 +349,26 @@ def main(argv: list[str] | None = None) -> None:
         "--cell-timeout",
         type=float,
         default=240,
-        help="nbclient's per-cell limit (tests/test_notebooks.py uses 240 s)",
+        help="nbclient's per-cell limit (tests/test_notebooks.py uses 240 s); 0: none, "
+        "nbconvert's default, so a hang runs into --timeout",
     )
     parser.add_argument("--no-papermill", action="store_true", help="skip the papermill runs")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also run a six-cell ipywidgets.interact notebook (the pattern that hung) the same "
+        "way, into 'control': shows that this harness sees the hang when it is there",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--merge",
         action="store_true",
-        help="keep the other notebooks' results already in --out (re-running a few notebooks)",
+        help="keep what --out already holds and replace only the notebooks run now",
     )
     args = parser.parse_args(argv)
 
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
-    if args.notebooks:
+    if args.notebooks is not None:
         paths = [p for p in paths if any(p.name.startswith(n) for n in args.notebooks)]
     has_papermill = (BIN / "papermill").exists() and not args.no_papermill
 
@@ -273,12 +377,15 @@ def main(argv: list[str] | None = None) -> None:
         "what": "headless runs of each notebook with `jupyter nbconvert --to notebook --execute` "
         "in smoke mode (issue 17): hangs, failures and run times; one papermill run each",
         "command": "jupyter nbconvert --to notebook --execute --output-dir <scratch> "
-        f"--ExecutePreprocessor.timeout={args.cell_timeout:.0f} --log-level=DEBUG <copy>",
+        "--ExecutePreprocessor.timeout=<cell_timeout_s> (none where 0) --log-level=DEBUG <copy>",
         "environment": "ALKIT_SMOKE=1 ALKIT_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "
         "ALKIT_PROGRESS=0, MPLBACKEND unset; each run in a fresh scratch folder (its own run "
         "folders); the default ALKIT_CACHE, so cached tiny artifacts are reused across runs",
-        "hang_rule": f"a run still going after {args.timeout:.0f} s is killed (nbconvert and "
-        f"kernel) and counted as a hang, as is a cell past {args.cell_timeout:.0f} s",
+        "hang_rule": "a run still going after timeout_s is killed (nbconvert and kernel) and "
+        "counted as a hang, as is one stopped by the cell timeout (cell_timeout_s) and one with "
+        "a cell that ran out the whole cell timeout and then went on: with a finite cell "
+        "timeout nbclient finds the unread reply when its poll gives up, so the race costs "
+        "exactly the cell timeout instead of failing (each entry records its own limits)",
         "machine": f"{os.cpu_count()} CPU cores, shared with other jobs (other helpers' tests "
         "and benchmarks) during the whole run and not under the bench lock: a hang count, not a "
         "timing claim. Load makes it stricter (issue 18: the interact race hung 24 of 40 runs "
@@ -288,43 +395,32 @@ def main(argv: list[str] | None = None) -> None:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg_start": loadavg(),
         "runs_per_notebook": args.runs,
-        "notebooks": dict(previous.get("notebooks", {})),
-        "papermill": dict(previous.get("papermill", {})),
     }
+    report |= {k: v for k, v in previous.items() if k not in ("notebooks", "papermill")}
+    report["notebooks"] = dict(previous.get("notebooks", {}))
+    report["papermill"] = dict(previous.get("papermill", {}))
     if not has_papermill:
         report["papermill_note"] = "papermill not installed; no papermill runs"
     for path in paths:
-        name = path.name
-        runs: list[dict] = []
-        entry = {"loadavg_start": loadavg()}
-        report["notebooks"][name] = entry
-        for i in range(args.runs):
-            row = nbconvert_run(path, args.timeout, args.cell_timeout)
-            runs.append(row)
-            entry.update(summary(runs))
-            entry["problems"] = [dict(r, run=j) for j, r in enumerate(runs) if r["outcome"] != "ok"]
-            entry["loadavg_end"] = loadavg()
-            report["loadavg_end"] = loadavg()
-            report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-            write(report, args.out)
-            print(
-                f"{name} run {i + 1}/{args.runs}: {row['outcome']} {row['seconds']:.1f} s"
-                + (f" cell {row.get('cell')}" if row["outcome"] == "hang" else "")
-                + (f" {row.get('error')}" if row["outcome"] == "failure" else ""),
-                flush=True,
-            )
-        if has_papermill:
-            row = papermill_run(path, args.timeout, args.cell_timeout)
-            row["loadavg"] = loadavg()
-            report["papermill"][name] = row
-            write(report, args.out)
-            print(f"{name} papermill: {row['outcome']} {row['seconds']:.1f} s", flush=True)
-    report["loadavg_end"] = loadavg()
-    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    report["complete"] = True
+        repeat(path, args, report, "notebooks", path.name, has_papermill)
+    if args.control:
+        report["control_note"] = (
+            "positive control, not a notebook of this repository: six cells that each call "
+            "ipywidgets.interact on a pyplot figure (issue 18's minimal notebook), run with the "
+            "same command, environment and machine; hangs here show the harness detects the race"
+        )
+        report.setdefault("control", {})
+        report.setdefault("control_papermill", {})
+        with tempfile.TemporaryDirectory(prefix="alkit-nbhang-control-") as tmp:
+            path = control_notebook(Path(tmp) / "control_interact.ipynb")
+            repeat(path, args, report, "control", path.name, has_papermill)
+    if not previous:
+        report["loadavg_end"] = loadavg()
+        report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        report["complete"] = True
     write(report, args.out)
     print(f"{'notebook':28} runs hangs failures median_s max_s")
-    for name, e in report["notebooks"].items():
+    for name, e in [*report["notebooks"].items(), *report.get("control", {}).items()]:
         s = e.get("seconds_ok") or {}
         print(
             f"{name:28} {e['runs']:4} {e['hangs']:5} {e['failures']:8} "
