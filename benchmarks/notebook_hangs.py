@@ -112,6 +112,8 @@ def cell_seconds(text: str, end: datetime) -> list[float]:
         datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")
         for m in re.finditer(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \S+ Executing cell:", text, re.M)
     ]
+    if not stamps:  # papermill's log has no such lines
+        return []
     writing = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \S+ Writing ", text, re.M)
     last = datetime.strptime(writing.group(1), "%Y-%m-%d %H:%M:%S") if writing else end
     return [(b - a).total_seconds() for a, b in zip(stamps, [*stamps[1:], last], strict=True)]
@@ -309,7 +311,8 @@ def repeat(path: Path, args, report: dict, section: str, name: str, papermill: b
         "cell_timeout_s": args.cell_timeout,
         "loadavg_start": loadavg(),
     }
-    report[section][name] = entry
+    if args.runs:  # --runs 0: only the papermill run, the nbconvert counts stay as they are
+        report[section][name] = entry
     for i in range(args.runs):
         row = nbconvert_run(path, args.timeout, args.cell_timeout)
         runs.append(row)
@@ -396,7 +399,11 @@ def main(argv: list[str] | None = None) -> None:
         "loadavg_start": loadavg(),
         "runs_per_notebook": args.runs,
     }
-    report |= {k: v for k, v in previous.items() if k not in ("notebooks", "papermill")}
+    # a merge keeps the earlier run's own record; the descriptions are this script's
+    descriptive = ("what", "command", "environment", "hang_rule", "machine")
+    report |= {
+        k: v for k, v in previous.items() if k not in ("notebooks", "papermill", *descriptive)
+    }
     report["notebooks"] = dict(previous.get("notebooks", {}))
     report["papermill"] = dict(previous.get("papermill", {}))
     if not has_papermill:
