@@ -7,16 +7,21 @@ repository and no run resumes another's run folder). The artifact cache (``ALKIT
 user's default one, so runs reuse cached tiny artifacts as a user's repeated runs would.
 
 A run that is still going after ``--timeout`` seconds is killed (nbconvert and its kernel) and
-counted as a hang; so is a run that nbconvert stops with a cell timeout (``--cell-timeout``). The
-cell a hang sat in comes from nbconvert's debug log ("Executing cell"). A run that exits non-zero
-for any other reason is a failure, recorded with the error's last line. Each notebook is also run
-once with papermill when it is installed.
+counted as a hang; so is a run that nbconvert stops with a cell timeout (``--cell-timeout``), and
+one in which a cell ran out the whole cell timeout and then finished (with a finite cell timeout
+nbclient reads the stuck reply when its poll gives up, so the race shows as a delay). The cell a
+hang sat in and each cell's time come from nbconvert's timestamped debug log ("Executing cell").
+A run that exits non-zero for any other reason is a failure, recorded with the error's last
+line. Each notebook is also run once with papermill when it is installed. ``--control`` runs a
+six-cell ``ipywidgets.interact`` notebook (the pattern that hung) the same way, to show that the
+harness sees the hang where it exists.
 
 Results go to benchmarks/results/notebook_hangs.json, rewritten atomically after every run, so a
 partial run leaves what finished.
 
     python benchmarks/notebook_hangs.py                  # 20 runs x every notebook
-    python benchmarks/notebook_hangs.py --runs 3 --notebooks 01 03 --timeout 300
+    python benchmarks/notebook_hangs.py --runs 3 --notebooks 01 03 --merge
+    python benchmarks/notebook_hangs.py --notebooks --control --merge --cell-timeout 0 --timeout 60
 """
 
 from __future__ import annotations
