@@ -388,7 +388,7 @@ def markdown(entries: list[dict], meta: dict, earlier: list[dict] | None = None)
         ]
         if measured:
             b = e["benchmark"]
-            missing = "" if b["found"] else " (missing)"
+            missing = "" if b.get("found", True) else " (missing)"
             lines += ["", f"**Benchmark.** `{b['script']}` → `benchmarks/results/{b['result']}`"
                       f"{missing}."]  # fmt: skip
             if e["ours"] is not None:

@@ -41,6 +41,9 @@ QUICK = {
     BALNET: "balnet:max_candidates=60",
     BALNET_W: "balnet:max_candidates=60:wasserstein=2:w_max_target=40:w_max_start=20",
 }
+#: short names of the strategies in the rows' details
+LABELS = {DQBC: "DQBC", DFAL: "DFAL", DFAL_: "DFAL_", BALD: "BALD", BALNET: "BalNet",
+          BALNET_W: "BalNet+W", "random": "random", "entropy": "entropy", "coreset": "core-set"}  # fmt: skip
 #: rounds counted as "early" for DFAL vs DFAL_ and BalNet's early weakness (§4.4, §5.6)
 EARLY_ROUNDS = 3
 
@@ -130,28 +133,30 @@ def dqbc_auc_gain(curves: Curves, idx) -> float:
 
 
 def _dqbc_details(curves: Curves) -> dict:
-    names = ["random", "entropy", _named(curves, "dqbc", DQBC)]
+    bases = ["random", "entropy", DQBC]
+    names = {LABELS[b]: _named(curves, "dqbc", b) for b in bases}
     budgets, random_acc = curves.mean("dqbc", "random")
-    target = float(random_acc[-1])
-    reach = {s: _labels_to_reach(curves, "dqbc", s, target) for s in names}
+    reach = {k: _labels_to_reach(curves, "dqbc", b, float(random_acc[-1])) for k, b in
+             zip(names, bases, strict=True)}  # fmt: skip
+    auc = {k: curves.auc("dqbc", s) for k, s in names.items()}
     return {
-        "auc_points": {s: _points(curves.auc("dqbc", s)) for s in names},
-        "final_accuracy_points": {s: _points(curves.mean("dqbc", s)[1][-1]) for s in names},
+        "auc_points": {k: _points(v) for k, v in auc.items()},
+        "final_accuracy_points": {k: _points(curves.mean("dqbc", s)[1][-1]) for k, s in names.items()},
         "labels_to_reach_random_final_accuracy": {
-            s: (None if math.isnan(v) else round(v, 1)) for s, v in reach.items()
+            k: (None if math.isnan(v) else round(v, 1)) for k, v in reach.items()
         },
-        "same_as_%_of_random_budget": {
-            s: (None if math.isnan(v) else round(100 * v / budgets[-1], 1))
-            for s, v in reach.items()
+        "the_same_in_%_of_random_budget": {
+            k: (None if math.isnan(v) else round(100 * v / budgets[-1], 1))
+            for k, v in reach.items()
         },
-        "savings_%_vs_random": {
-            s: round(curves.savings("dqbc", s, "random"), 1) for s in names[1:]
+        "%_fewer_labels_than_random_same_accuracy": {
+            k: round(curves.savings("dqbc", s, "random"), 1)
+            for k, s in names.items() if k != "random"
         },
-        "auc_gain_points_vs": {
-            s: round(100 * (curves.auc("dqbc", names[-1]) - curves.auc("dqbc", s)), 2)
-            for s in names[:-1]
+        "DQBC_auc_gain_points_vs": {
+            k: round(100 * (auc["DQBC"] - v), 2) for k, v in auc.items() if k != "DQBC"
         },
-    }
+    }  # fmt: skip
 
 
 def _dqbc_protocol(experiments: dict, quick: bool) -> str:
@@ -222,22 +227,27 @@ def _mid_to_end(curves: Curves, strategy: str) -> float:
 
 
 def _dfal_details(curves: Curves) -> dict:
-    dfal = _named(curves, "run", DFAL)
     frame = curves.frames["run"]
-    last = frame[(frame["round"] == frame["round"].max()) & frame["strategy"].eq(dfal)]
+    last = frame[
+        (frame["round"] == frame["round"].max()) & frame["strategy"].eq(_named(curves, "run", DFAL))
+    ]
     others = ["random", "coreset", BALD, DFAL_]
     return {
-        "last_round_accuracy_points": {s: round(_last(curves, "run", s), 2) for s in [DFAL, *others]},
-        "dfal_minus_at_last_round": {
-            s: round(_last(curves, "run", DFAL) - _last(curves, "run", s), 2) for s in others
+        "last_round_accuracy_points": {
+            LABELS[s]: round(_last(curves, "run", s), 2) for s in [DFAL, *others]
         },
-        "dfal_minus_mean_over_second_half": {
-            s: round(_mid_to_end(curves, DFAL) - _mid_to_end(curves, s), 2) for s in others
+        "DFAL_minus_at_last_round": {
+            LABELS[s]: round(_last(curves, "run", DFAL) - _last(curves, "run", s), 2)
+            for s in others
         },
-        f"dfal_minus_dfal__first_{EARLY_ROUNDS}_rounds": round(
+        "DFAL_minus_mean_over_rounds_with_half_the_budget_or_more": {
+            LABELS[s]: round(_mid_to_end(curves, DFAL) - _mid_to_end(curves, s), 2)
+            for s in others
+        },
+        f"DFAL_minus_DFAL__mean_over_rounds_1_to_{EARLY_ROUNDS}": round(
             _early(curves, "run", DFAL) - _early(curves, "run", DFAL_), 2
         ),
-        "dfal_training_set_at_last_round": {
+        "DFAL_training_set_at_last_round": {
             "annotations": int(last["n_labeled"].mean()),
             "with_adversarial_copies": round(float(last["n_train"].mean()), 1),
         },
@@ -249,21 +259,18 @@ def _dfal_details(curves: Curves) -> dict:
 def _balnet_details(curves: Curves) -> dict:
     others = ["random", "coreset", BALD, DFAL]
     both = [BALNET, BALNET_W]
+    auc = {LABELS[s]: curves.auc("run", _named(curves, "run", s)) for s in [*both, *others]}
     return {
         "last_round_accuracy_points": {
-            s: round(_last(curves, "run", s), 2) for s in [*both, *others]
+            LABELS[s]: round(_last(curves, "run", s), 2) for s in [*both, *others]
         },
-        "auc_points": {
-            s: _points(curves.auc("run", _named(curves, "run", s))) for s in [*both, *others]
-        },
-        "wasserstein_minus_plain_auc_points": round(
-            100 * (curves.auc("run", _named(curves, "run", BALNET_W))
-                   - curves.auc("run", _named(curves, "run", BALNET))), 2
-        ),
-        f"first_{EARLY_ROUNDS}_rounds_minus_other_methods_points": {
-            f"{b} − {s}": round(_early(curves, "run", b) - _early(curves, "run", s), 2)
+        "auc_points": {k: _points(v) for k, v in auc.items()},
+        "BalNet+W_minus_BalNet_auc_points": round(100 * (auc["BalNet+W"] - auc["BalNet"]), 2),
+        f"mean_over_rounds_1_to_{EARLY_ROUNDS}_minus_other_methods_points": {
+            f"{LABELS[b]} − {LABELS[s]}": round(_early(curves, "run", b) - _early(curves, "run", s), 2)
             for b in both for s in others
         },
+        "strategies": {LABELS[s]: s for s in [*both, *others]},
     }  # fmt: skip
 
 
