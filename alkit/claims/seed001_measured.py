@@ -203,7 +203,7 @@ def read_sinkhorn_vs_random(payload: dict) -> Reading:
         ],
         details={
             "w2_at_last_k": last,
-            "converged_sinkhorn_minus_random": round(
+            "converged_sinkhorn_minus_random (below 0: better than random)": round(
                 float(curves["sinkhorn/converged"][-1]) - mean, 3
             ),
             "emd_minus_random": round(float(curves["emd"][-1]) - mean, 3),
