@@ -60,7 +60,7 @@ def _dqbc_config(quick: bool) -> ExperimentConfig:
         dataset="fashion_mnist", pool_size=10_000, test_size=2000, model="lenet",
         model_options={"p_conv": 0.0, "p_fc": 0.0}, initial=64, query=64, rounds=11,
         seeds=(0, 1, 2), strategies=strategies, device="auto",
-        train=TrainConfig(epochs=20, min_steps=300, batch_size=32),
+        train=TrainConfig(epochs=15, min_steps=250, batch_size=32),
     )  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def _run_config(quick: bool, strategies: tuple[str, ...]) -> ExperimentConfig:
     return ExperimentConfig(
         dataset="fashion_mnist", pool_size=10_000, test_size=2000, model="lenet", initial=100,
         query=100, rounds=9, seeds=(0, 1, 2), strategies=strategies, device="auto",
-        train=TrainConfig(epochs=20, min_steps=300, batch_size=32),
+        train=TrainConfig(epochs=15, min_steps=250, batch_size=32),
     )  # fmt: skip
 
 
