@@ -45,7 +45,7 @@ QUICK = {
 #: what the full protocols gave up to run on this CPU
 SHRUNK = (
     "shrunk so that the seed-001 experiment rows (30 cells) run in about 40 minutes on a "
-    "shared 2-core CPU: the 10,000-image pool, 10 epochs (≥ 200 steps) per round, the budget, "
+    "shared 2-core CPU: the 10,000-image pool, 25 epochs (≥ 400 steps) per round, the budget, "
     "and the Wasserstein post-step's sizes"
 )
 #: short names of the strategies in the rows' details
@@ -65,9 +65,9 @@ def _dqbc_config(quick: bool) -> ExperimentConfig:
         )  # fmt: skip
     return ExperimentConfig(
         dataset="fashion_mnist", pool_size=10_000, test_size=2000, model="lenet",
-        model_options={"p_conv": 0.0, "p_fc": 0.0}, initial=64, query=64, rounds=9,
+        model_options={"p_conv": 0.0, "p_fc": 0.0}, initial=64, query=64, rounds=11,
         seeds=(0, 1, 2), strategies=strategies, device="auto",
-        train=TrainConfig(epochs=10, min_steps=200, batch_size=32),
+        train=TrainConfig(epochs=25, min_steps=400, batch_size=32),
     )  # fmt: skip
 
 
@@ -81,7 +81,7 @@ def _run_config(quick: bool, strategies: tuple[str, ...]) -> ExperimentConfig:
     return ExperimentConfig(
         dataset="fashion_mnist", pool_size=10_000, test_size=2000, model="lenet", initial=100,
         query=100, rounds=9, seeds=(0, 1, 2), strategies=strategies, device="auto",
-        train=TrainConfig(epochs=10, min_steps=200, batch_size=32),
+        train=TrainConfig(epochs=25, min_steps=400, batch_size=32),
     )  # fmt: skip
 
 
