@@ -240,9 +240,8 @@ def kept_rows(folder: Path, rewritten: set[str], quick: bool) -> tuple[list[dict
 
     Kept: rows of registered ids that this call does not rewrite and that are of the same
     mode (a quick call keeps only smoke rows, a full call only full ones; measured rows have
-    no mode). Each earlier run's
-    meta lists the ids it made (``rows``); a report written before runs were recorded counts
-    as one run that made all of its rows."""
+    no mode). Each earlier run's meta lists the ids it made (``rows``); a report written
+    before runs were recorded counts as one run that made all of its rows."""
     path = folder / REPORT_JSON
     if not path.is_file():
         return [], []
