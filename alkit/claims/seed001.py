@@ -107,8 +107,13 @@ def _named(curves: Curves, experiment: str, base: str) -> str:
     raise KeyError(f"{base} is not a strategy of experiment {experiment!r}: {names}")
 
 
+def _round(x, digits: int) -> float:
+    """``x`` rounded, as a plain float (NumPy scalars print as ``np.float64(…)``)."""
+    return round(float(x), digits)
+
+
 def _points(values) -> float:
-    return round(100 * float(values), 2)
+    return _round(100 * values, 2)
 
 
 def _last(curves: Curves, experiment: str, strategy: str, idx=None) -> float:
@@ -150,18 +155,18 @@ def _dqbc_details(curves: Curves) -> dict:
         "auc_points": {k: _points(v) for k, v in auc.items()},
         "final_accuracy_points": {k: _points(curves.mean("dqbc", s)[1][-1]) for k, s in names.items()},
         "labels_to_reach_random_final_accuracy": {
-            k: (None if math.isnan(v) else round(v, 1)) for k, v in reach.items()
+            k: (None if math.isnan(v) else _round(v, 1)) for k, v in reach.items()
         },
         "the_same_in_%_of_random_budget": {
-            k: (None if math.isnan(v) else round(100 * v / budgets[-1], 1))
+            k: (None if math.isnan(v) else _round(100 * v / budgets[-1], 1))
             for k, v in reach.items()
         },
         "%_fewer_labels_than_random_same_accuracy": {
-            k: round(curves.savings("dqbc", s, "random"), 1)
+            k: _round(curves.savings("dqbc", s, "random"), 1)
             for k, s in names.items() if k != "random"
         },
         "DQBC_auc_gain_points_vs": {
-            k: round(100 * (auc["DQBC"] - v), 2) for k, v in auc.items() if k != "DQBC"
+            k: _round(100 * (auc["DQBC"] - v), 2) for k, v in auc.items() if k != "DQBC"
         },
     }  # fmt: skip
 
@@ -242,22 +247,22 @@ def _dfal_details(curves: Curves) -> dict:
     others = ["random", "coreset", BALD, DFAL_]
     return {
         "last_round_accuracy_points": {
-            LABELS[s]: round(_last(curves, "run", s), 2) for s in [DFAL, *others]
+            LABELS[s]: _round(_last(curves, "run", s), 2) for s in [DFAL, *others]
         },
         "DFAL_minus_at_last_round": {
-            LABELS[s]: round(_last(curves, "run", DFAL) - _last(curves, "run", s), 2)
+            LABELS[s]: _round(_last(curves, "run", DFAL) - _last(curves, "run", s), 2)
             for s in others
         },
         "DFAL_minus_mean_over_rounds_with_half_the_budget_or_more": {
-            LABELS[s]: round(_mid_to_end(curves, DFAL) - _mid_to_end(curves, s), 2)
+            LABELS[s]: _round(_mid_to_end(curves, DFAL) - _mid_to_end(curves, s), 2)
             for s in others
         },
-        f"DFAL_minus_DFAL__mean_over_rounds_1_to_{EARLY_ROUNDS}": round(
+        f"DFAL_minus_DFAL__mean_over_rounds_1_to_{EARLY_ROUNDS}": _round(
             _early(curves, "run", DFAL) - _early(curves, "run", DFAL_), 2
         ),
         "DFAL_training_set_at_last_round": {
             "annotations": int(last["n_labeled"].mean()),
-            "with_adversarial_copies": round(float(last["n_train"].mean()), 1),
+            "with_adversarial_copies": _round(float(last["n_train"].mean()), 1),
         },
         "deepfool_flip_rate_and_iterations": "not kept in the results rows: see the measured "
         "row 001-deepfool-iterations (benchmarks/deepfool_cost.py)",
@@ -270,12 +275,12 @@ def _balnet_details(curves: Curves) -> dict:
     auc = {LABELS[s]: curves.auc("run", _named(curves, "run", s)) for s in [*both, *others]}
     return {
         "last_round_accuracy_points": {
-            LABELS[s]: round(_last(curves, "run", s), 2) for s in [*both, *others]
+            LABELS[s]: _round(_last(curves, "run", s), 2) for s in [*both, *others]
         },
         "auc_points": {k: _points(v) for k, v in auc.items()},
-        "BalNet+W_minus_BalNet_auc_points": round(100 * (auc["BalNet+W"] - auc["BalNet"]), 2),
+        "BalNet+W_minus_BalNet_auc_points": _round(100 * (auc["BalNet+W"] - auc["BalNet"]), 2),
         f"mean_over_rounds_1_to_{EARLY_ROUNDS}_minus_other_methods_points": {
-            f"{LABELS[b]} − {LABELS[s]}": round(_early(curves, "run", b) - _early(curves, "run", s), 2)
+            f"{LABELS[b]} − {LABELS[s]}": _round(_early(curves, "run", b) - _early(curves, "run", s), 2)
             for b in both for s in others
         },
         "strategies": {LABELS[s]: s for s in [*both, *others]},
