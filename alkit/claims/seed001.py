@@ -29,7 +29,7 @@ from alkit.train import TrainConfig
 DQBC = "dqbc:max_candidates=1920"  # K = 5 members, p = 0.5, soft margin (eq. 3.3) by default
 DFAL = "dfal"  # 300 random candidates, ≤ 10 DeepFool iterations, L2, adversarial copies
 DFAL_ = "dfal:add_adversarial=false"
-BALD = "bald:n_samples=10"
+BALD = "bald:n_samples=10:max_candidates=2000"
 BALNET = "balnet"  # 1,000 random candidates, relative damping, the thesis's objective (max)
 #: eq. 5.15 with M = 2: pre-select 2·n by the criterion, keep n greedy W-prototypes (exact EMD)
 BALNET_W = "balnet:wasserstein=2:w_max_target=150:w_max_start=50"
@@ -338,7 +338,8 @@ def _run_differences(experiments: dict, quick: bool) -> list[str]:
         "batch squared; shrunk to fit the CPU budget)",
         "core-set is the greedy k-center on the penultimate embedding of the whole pool "
         "(thesis: greedy then the MIP subroutine with robustness, on a random subset)",
-        "BALD: 10 MC-dropout passes over the whole pool (thesis: a random subset; code: 100); "
+        "BALD: 10 MC-dropout passes over 2,000 random candidates (thesis: a random subset of "
+        "unstated size; code: 100); "
         "CEAL and EGL are not implemented here",
         f"{len(c.seeds)} seeds (thesis: 5 trials)",
         SHRUNK,
