@@ -32,7 +32,7 @@ DFAL_ = "dfal:add_adversarial=false"
 BALD = "bald:n_samples=10:max_candidates=2000"
 BALNET = "balnet"  # 1,000 random candidates, relative damping, the thesis's objective (max)
 #: eq. 5.15 with M = 2: pre-select 2·n by the criterion, keep n greedy W-prototypes (exact EMD)
-BALNET_W = "balnet:wasserstein=2:w_max_target=150:w_max_start=50"
+BALNET_W = "balnet:wasserstein=2:w_max_target=100:w_max_start=30"
 #: the smoke version of each strategy (fewer candidates, passes and EMD points)
 QUICK = {
     DQBC: "dqbc:max_candidates=200:finetune_steps=20",
