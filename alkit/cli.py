@@ -259,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--out", help="run folders (default runs/claims, runs/claims-quick)")
     c.add_argument("--report-dir", help="where CLAIMS.md and claims.json go (default: --out)")
+    c.add_argument(
+        "--results-dir",
+        help="where measured rows read their benchmarks' JSON (default: benchmarks/results)",
+    )
     c.add_argument("--address", help="join a Ray cluster: auto or ray://HOST:10001")
     c.add_argument("--workers", type=int, help="CPUs of a local Ray instance (0: no Ray)")
     c.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per cell's task")
@@ -529,11 +533,16 @@ def _claims(args) -> int:
     rows = run_claims(
         only=args.only, quick=args.quick, out=out, report_dir=args.report_dir,
         address=args.address, workers=args.workers, overrides=overrides,
-        num_gpus=args.num_gpus, quiet=args.quiet,
+        num_gpus=args.num_gpus, quiet=args.quiet, results_dir=args.results_dir,
     )  # fmt: skip
     for row in rows:
-        m = row.measurement
-        value = "n/a" if m is None else f"{m.value:.1f} [{m.low:.1f}, {m.high:.1f}]"
+        m, digits = row.measurement, getattr(row.claim, "digits", 1)
+        if m is None:
+            value = "n/a"
+        elif math.isnan(m.low):
+            value = f"{m.value:.{digits}f} (no interval)"
+        else:
+            value = f"{m.value:.{digits}f} [{m.low:.{digits}f}, {m.high:.{digits}f}]"
         verdict = "not measurable here" if m is None else m.verdict
         print(f"{row.claim.id:24s} {value:>22s} {row.claim.unit:16s} {verdict}")
     print(f"report: {Path(args.report_dir or out) / 'CLAIMS.md'}")

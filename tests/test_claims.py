@@ -7,12 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from alkit import metrics
 from alkit.claims import VERDICTS, Claim, claim_ids, get_claims, judge, run_claims
 from alkit.claims.base import _CLAIMS
 from alkit.errors import AlkitError
-from alkit.loop import ExperimentConfig
+from alkit.loop import ExperimentConfig, preflight
 from alkit.train import TrainConfig
 
 
@@ -28,15 +29,21 @@ def test_quick_report_has_every_row_with_interval_verdict_and_protocol(quick_rep
     assert [r["id"] for r in report["rows"]] == claim_ids()
     assert {"000-paper-protocol", "000-selection-only"} <= set(claim_ids())
     assert {"003-selection-effect", "003-training-effect"} <= set(claim_ids())
+    assert {"001-dqbc", "001-dfal", "001-balnet", "001-deepfool-iterations"} <= set(claim_ids())
+    experiment_ids = [r["id"] for r in report["rows"] if r["kind"] == "experiment"]
     for row in report["rows"]:
-        assert row["smoke"] is True and row["verdict"] in VERDICTS
+        assert row["verdict"] in VERDICTS
+        if row["kind"] == "measured":  # a benchmark's JSON: never smoke, re-run by its script
+            assert row["smoke"] is False and row["rerun"].endswith(row["benchmark"]["script"])
+            continue
+        assert row["smoke"] is True
         low, high = row["ours"]["ci95"]
         assert low <= row["ours"]["value"] <= high
         assert row["ours"]["seeds"] == [0, 1]
         assert row["differences_from_paper"][0].startswith("SMOKE")
         assert row["rerun"] == f"alkit claims --quick --only {row['id']}"
     md = (out / "CLAIMS.md").read_text()
-    for row_id in claim_ids():
+    for row_id in experiment_ids:
         assert f"`{row_id}` **(smoke)**" in md
     by_id = {r["id"]: r for r in report["rows"]}
     # the two seed-000 protocols differ only in PFK's initial set; the validation labels are
@@ -63,7 +70,8 @@ def test_rows_share_cells_and_a_rerun_reuses_them_with_the_same_numbers(quick_re
     paper, selection = (r for r in rows if r.claim.seed == "000")
     shared = {c.name for c in paper.cells["run"]} & {c.name for c in selection.cells["run"]}
     assert len(shared) == 4 * 2  # 4 strategies × 2 seeds; only pfk's cells differ
-    assert report["meta"]["cells_total"] == 26  # 000: 6 strategies' cells, 003: 7; × 2 seeds
+    # 000: 6 strategies' cells, 001: 3 + 7, 003: 7; × 2 seeds
+    assert report["meta"]["cells_total"] == 46
     again = run_claims(only=["000"], quick=True, out=out, workers=0, quiet=True, n_boot=500)
     assert [r.claim.id for r in again] == ["000-paper-protocol", "000-selection-only"]
     first = {r.claim.id: r.measurement for r in rows}
@@ -148,3 +156,128 @@ def test_cli_lists_the_rows(capsys):
     assert main(["claims", "--list"]) == 0
     printed = capsys.readouterr().out
     assert all(row_id in printed for row_id in claim_ids())
+
+
+# -- measured rows (a benchmark's JSON) and the seed-001 rows ---------------------------------
+
+
+def _deepfool_json(folder, mean_iters: float) -> None:
+    """The part of ``benchmarks/deepfool_cost.py``'s JSON that its claim row reads."""
+    row = {
+        "kind": "deepfool_batched", "candidates": 40, "threads": 1, "flip_rate": 0.95,
+        "mean_iters": mean_iters, "max_iters": 10, "norm_cv": 0.5,
+        "norm_quantiles_0_10_50_90_100": [0.0, 0.1, 0.5, 1.0, 2.0],
+    }  # fmt: skip
+    payload = {
+        "machine": "test", "shared_machine": True, "rows": [row],
+        "model": {"n_train": 50, "epochs": 1, "test_accuracy": 0.5},
+        "summary": {"deepfool_loop_over_batched": 2.0, "kfac_materialised_over_traces_time": 1.5,
+                    "kfac_materialised_over_traces_peak_mb": 3.0},
+    }  # fmt: skip
+    (folder / "deepfool_cost.json").write_text(json.dumps(payload))
+
+
+def test_measured_row_reads_its_json_and_judges_the_point_without_an_interval(tmp_path):
+    _deepfool_json(tmp_path, 2.4)
+    (row,) = run_claims(
+        only=["001-deepfool-iterations"], out=tmp_path / "out", quiet=True, results_dir=tmp_path
+    )
+    m = row.measurement
+    assert m.value == 2.4 and math.isnan(m.low) and math.isnan(m.high)
+    assert m.verdict == "holds" and "single run: no interval" in m.why
+    assert m.details["flip_rate"] == 0.95
+    (entry,) = json.loads((tmp_path / "out" / "claims.json").read_text())["rows"]
+    assert entry["kind"] == "measured" and entry["ours"]["ci95"] == [None, None]
+    assert entry["rerun"].endswith("python benchmarks/deepfool_cost.py")
+    assert (
+        "2.40 mean DeepFool iterations (single run, no interval)"
+        in (tmp_path / "out" / "CLAIMS.md").read_text()
+    )
+    _deepfool_json(tmp_path, 3.5)  # more than the thesis's bound of 3: the claim fails
+    (row,) = run_claims(
+        only=["001-deepfool-iterations"], out=tmp_path / "out", quiet=True, results_dir=tmp_path
+    )
+    assert row.measurement.verdict == "does not hold" and "not lower than 3" in row.measurement.why
+
+
+def test_measured_row_with_repeats_gets_a_t_interval_over_them(tmp_path):
+    rng = np.random.default_rng(0)
+    draws = rng.normal(10.0, 1.0, size=(6, 3))  # 6 random prefixes, k = 3
+    curves = {
+        name: [12.0, 11.0, value]
+        for name, value in [("emd", 8.0), ("sinkhorn/thesis", 12.5), ("ipot/thesis", 8.5),
+                            ("sinkhorn/converged", 8.0)]
+    }  # fmt: skip
+    curves["random (mean)"] = draws.mean(0).tolist()
+    curves["random (std)"] = draws.std(0).tolist()
+    payload = {
+        "setting": {"random_draws": 6, "pool": 100, "k": 3, "curve_candidates": 20,
+                    "curve_target": 30},
+        "machine": "test", "features": "test features", "curves_exact_w2": curves,
+        "one_step": {"summary": {"sinkhorn/thesis": {"spearman_min": 0.3, "spearman_max": 0.4}}},
+    }  # fmt: skip
+    (tmp_path / "ot_prototypes.json").write_text(json.dumps(payload))
+    (row,) = run_claims(
+        only=["001-sinkhorn-vs-random"], out=tmp_path / "out", quiet=True, results_dir=tmp_path
+    )
+    m = row.measurement
+    last = draws[:, -1]
+    low, high = stats.t.interval(0.95, 5, loc=12.5 - last.mean(), scale=stats.sem(last))
+    assert m.value == pytest.approx(12.5 - last.mean())
+    assert (m.low, m.high) == pytest.approx((low, high))
+    assert m.verdict == ("holds" if low > 0 else "does not hold") and "6 random draws" in m.why
+
+
+def test_missing_benchmark_json_is_not_measurable_with_the_command_to_make_it(tmp_path):
+    (row,) = run_claims(
+        only=["001-dwe-correlation"], out=tmp_path, quiet=True, results_dir=tmp_path / "none"
+    )
+    assert row.measurement is None
+    (entry,) = json.loads((tmp_path / "claims.json").read_text())["rows"]
+    assert entry["verdict"] == "not measurable here" and entry["ours"] is None
+    assert "python benchmarks/dwe_fashion.py" in entry["why"]
+    assert "not run" in (tmp_path / "CLAIMS.md").read_text()
+
+
+def test_report_keeps_the_rows_a_call_does_not_rewrite_with_their_provenance(tmp_path):
+    _deepfool_json(tmp_path, 2.0)
+    run_claims(only=["001-deepfool-iterations"], out=tmp_path, quiet=True, results_dir=tmp_path)
+    first = json.loads((tmp_path / "claims.json").read_text())
+    run_claims(only=["001-dwe-correlation"], out=tmp_path, quiet=True, results_dir=tmp_path)
+    report = json.loads((tmp_path / "claims.json").read_text())
+    ids = [r["id"] for r in report["rows"]]
+    assert ids == ["001-dwe-correlation", "001-deepfool-iterations"]  # registry order
+    assert report["rows"][1] == first["rows"][0]  # kept as it was
+    assert [run["rows"] for run in report["runs"]] == [
+        ["001-dwe-correlation"],
+        ["001-deepfool-iterations"],
+    ]
+    assert report["runs"][1]["generated"] == first["meta"]["generated"]
+    assert (
+        "Kept from an earlier call (`001-deepfool-iterations`)"
+        in (tmp_path / "CLAIMS.md").read_text()
+    )
+
+
+def test_judge_handles_a_bound_from_below_and_a_single_run():
+    assert judge(2.1, 1.9, 2.3, 3.0, "iters", 5, null=3.0, better="lower")[0] == "holds"
+    verdict, why = judge(2.1, 1.9, 3.2, 3.0, "iters", 5, null=3.0, better="lower")
+    assert verdict == "does not hold" and "includes 3" in why
+    verdict, why = judge(3.5, 3.2, 3.9, 3.0, "iters", 5, null=3.0, better="lower")
+    assert verdict == "does not hold" and "above 3: the reverse" in why
+    assert judge(0.9, None, None, 0.996, "r", 1)[0] == "holds in direction only"
+    assert judge(-0.1, None, None, 0.996, "r", 1)[0] == "does not hold"
+    with pytest.raises(AlkitError, match="better"):
+        judge(1.0, 0.5, 1.5, 1.0, "x", 3, better="bigger")
+
+
+@pytest.mark.parametrize("row_id", ["001-dqbc", "001-dfal", "001-balnet-wasserstein"])
+def test_seed001_quick_experiments_pass_preflight(row_id):
+    (claim,) = get_claims([row_id])
+    for name, config in claim.experiments(True).items():
+        assert ExperimentConfig.from_dict(config.to_dict(), source=name) == config
+        plan = preflight(config)
+        assert set(plan.strategies) == set(config.strategies)
+    full = claim.experiments(False)
+    assert all(c.dataset == "fashion_mnist" and c.model == "lenet" for c in full.values())
+    assert all(len(c.seeds) == 3 for c in full.values())

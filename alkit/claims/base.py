@@ -61,13 +61,17 @@ class Claim:
     protocol: Callable[[dict[str, ExperimentConfig], bool], str]
     differences: Callable[[dict[str, ExperimentConfig], bool], list[str]]
     details: Callable[[Curves], dict] = field(default=lambda curves: {})
+    #: the row kind (:class:`~alkit.claims.measured.MeasuredClaim` is ``"measured"``)
+    kind = "experiment"
 
 
-_CLAIMS: dict[str, Claim] = {}
+#: every row, of both kinds: :class:`Claim` (experiments) and
+#: :class:`~alkit.claims.measured.MeasuredClaim` (a benchmark's JSON)
+_CLAIMS: dict = {}
 
 
-def register_claim(claim: Claim) -> Claim:
-    """Add a row to the report's registry (ids are unique); returns it."""
+def register_claim(claim):
+    """Add a row of either kind to the report's registry (ids are unique); returns it."""
     if not claim.id or claim.id in _CLAIMS:
         raise ValueError(f"claim id {claim.id!r} is empty or already registered")
     _CLAIMS[claim.id] = claim
@@ -79,7 +83,7 @@ def claim_ids() -> list[str]:
     return list(_CLAIMS)
 
 
-def get_claims(only: list[str] | None = None) -> list[Claim]:
+def get_claims(only: list[str] | None = None) -> list:
     """The rows named by ``only`` (ids, or a seed number for all its rows); all when None."""
     if not only:
         return list(_CLAIMS.values())
@@ -193,25 +197,67 @@ def measure(claim: Claim, frames: dict[str, pd.DataFrame], n_boot: int = 2000) -
     )
 
 
-def judge(point, low, high, paper_number, unit, n_seeds) -> tuple[str, str]:
-    """The verdict of a number whose claimed direction is positive.
+def judge(
+    point,
+    low,
+    high,
+    paper_number,
+    unit,
+    n_units,
+    null: float = 0.0,
+    better: str = "higher",
+    units: str = "seeds",
+) -> tuple[str, str]:
+    """The verdict of a number against the paper's, with or without an interval.
 
-    *holds*: the interval's lower bound is above 0 and the point reaches the paper's number;
-    *holds in direction only*: above 0 but short of the paper's number; *does not hold*: the
-    interval reaches 0 or below (no effect beyond seed noise, or the reverse); *not measurable
-    here*: the number is undefined (e.g. the curves never reach a common accuracy)."""
-    if not math.isfinite(point):
+    ``null`` is the value at which the claim fails (no effect: 0 for a difference; a bound such
+    as "fewer than 3 iterations"), ``better`` the claimed side of it (``"higher"`` or
+    ``"lower"``). *holds*: the interval lies on the claimed side of ``null`` and the point
+    reaches the paper's number; *holds in direction only*: on the claimed side but short of the
+    paper's number; *does not hold*: the interval reaches ``null`` or lies beyond it (no effect
+    beyond the variation of the ``units``, or the reverse); *not measurable here*: the number is
+    undefined (e.g. the curves never reach a common accuracy).
+
+    ``low`` and ``high`` None (a benchmark with a single run): the point alone decides, and the
+    reason says that no interval backs it."""
+    if better not in ("higher", "lower"):
+        raise AlkitError(f"better must be 'higher' or 'lower', got {better!r}")
+    if point is None or not math.isfinite(point):
         return "not measurable here", (
             "the number is undefined on these runs (e.g. the learning curves never reach a "
             "common accuracy)"
         )
-    ci = f"95% interval [{low:.1f}, {high:.1f}] {unit} over {n_seeds} seeds"
-    if math.isfinite(low) and low > 0:
-        if point >= paper_number:
-            return "holds", f"{ci} excludes 0 and the estimate reaches the paper's {paper_number:g}"
+    sign = 1.0 if better == "higher" else -1.0
+    reaches = sign * (point - paper_number) >= 0
+    side = f"{better} than {null:g}"
+    if low is None or high is None:
+        said = f"{point:.3g} {unit} from a single run: no interval, so its noise is not excluded"
+        if sign * (point - null) <= 0:
+            return "does not hold", f"{said}; it is not {side}"
+        if paper_number == null:
+            return "holds", f"{said}; it is {side}, the claimed direction"
+        if reaches:
+            return "holds", f"{said}; it is {side} and reaches the paper's {paper_number:g}"
         return "holds in direction only", (
-            f"{ci} excludes 0, but the estimate {point:.1f} is below the paper's {paper_number:g}"
+            f"{said}; it is {side} but short of the paper's {paper_number:g}"
         )
-    if math.isfinite(high) and high < 0:
-        return "does not hold", f"{ci} lies below 0: the reverse of the claim"
-    return "does not hold", f"{ci} includes 0: no effect beyond seed-to-seed variation"
+    ci = f"95% interval [{low:.3g}, {high:.3g}] {unit} over {n_units} {units}"
+    near, far = (low, high) if better == "higher" else (high, low)
+    if math.isfinite(near) and sign * (near - null) > 0:
+        if paper_number == null:
+            return "holds", f"{ci} excludes {null:g}: the claimed direction (no number beyond it)"
+        if reaches:
+            return "holds", (
+                f"{ci} excludes {null:g} and the estimate reaches the paper's {paper_number:g}"
+            )
+        return "holds in direction only", (
+            f"{ci} excludes {null:g}, but the estimate {point:.3g} is short of the paper's "
+            f"{paper_number:g}"
+        )
+    if math.isfinite(far) and sign * (far - null) < 0:
+        where = "below" if better == "higher" else "above"
+        return "does not hold", f"{ci} lies {where} {null:g}: the reverse of the claim"
+    unit_word = units[:-1] if units.endswith("s") else units
+    return "does not hold", (
+        f"{ci} includes {null:g}: no effect beyond {unit_word}-to-{unit_word} variation"
+    )
