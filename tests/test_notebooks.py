@@ -1,4 +1,4 @@
-"""Every notebook in notebooks/ executes top to bottom in smoke mode (ALKIT_SMOKE=1), headless, as
+"""Every notebook in notebooks/ executes top to bottom in smoke mode (ALKIT_MODE=smoke), headless, as
 ``jupyter nbconvert --execute`` and papermill run it.
 
 A cell that runs longer than CELL_TIMEOUT_S fails the test at once, naming the cell. The run also
@@ -76,7 +76,8 @@ def text_outputs(nb, index: int) -> str:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("ALKIT_SMOKE", "1")
+    monkeypatch.setenv("ALKIT_MODE", "smoke")  # alkit.modes.notebook_mode in the first cell
+    monkeypatch.delenv("ALKIT_SMOKE", raising=False)
     monkeypatch.setenv("ALKIT_PROGRESS", "0")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as in Jupyter
     # the kernel imports alkit from this checkout, whatever the venv's editable install points at
