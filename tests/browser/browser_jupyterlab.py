@@ -65,13 +65,13 @@ def _free_port() -> int:
 class LabServer:
     """``jupyter lab`` on loopback in its own process group, with private config and runtime."""
 
-    def __init__(self, root: Path, home: Path, mode: str = "smoke"):
+    def __init__(self, root: Path, home: Path, mode: str = "smoke", progress: str = "0"):
         self.port, self.token = _free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **{k: v for k, v in os.environ.items() if k != "ALKIT_SMOKE"},  # mode alone decides
             "ALKIT_MODE": mode,
-            "ALKIT_PROGRESS": "0",
+            "ALKIT_PROGRESS": progress,
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
             "JUPYTER_CONFIG_DIR": str(home / "config"),
             "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
@@ -149,9 +149,12 @@ class LabServer:
 
 
 @contextlib.contextmanager
-def lab_with(notebook: Path, tmp_path: Path, mode: str = "smoke"):
+def lab_with(notebook: Path, tmp_path: Path, mode: str = "smoke", progress: str | None = None):
     """JupyterLab serving a copy of ``notebook`` (on the python3 kernel) from ``tmp_path``, its
-    kernels started with ``ALKIT_MODE=mode``."""
+    kernels started with ``ALKIT_MODE=mode`` and ``ALKIT_PROGRESS=progress`` (default
+    ``ALKIT_BROWSER_PROGRESS`` or 0: no progress bars)."""
+    if progress is None:
+        progress = os.environ.get("ALKIT_BROWSER_PROGRESS", "0")
     if not notebook.exists():
         pytest.fail(f"no notebook at {notebook}")
     if not Path(CHROMIUM).exists():
@@ -166,7 +169,7 @@ def lab_with(notebook: Path, tmp_path: Path, mode: str = "smoke"):
         "language": "python",
     }
     nbformat.write(nb, root / notebook.name)
-    server = LabServer(root, tmp_path, mode)
+    server = LabServer(root, tmp_path, mode, progress)
     try:
         server.wait_ready()
         yield server
@@ -377,7 +380,9 @@ def test_quickstart_in_lecture_mode(tmp_path):
     notebook = ROOT / "notebooks" / "00_quickstart.ipynb"
     started = time.monotonic()
     with (
-        lab_with(notebook, tmp_path, mode="lecture") as lab,
+        # with progress bars, as a teacher sees it: a finished bar must not leave a view of a
+        # closed widget model behind ("Error: widget model not found" in the console)
+        lab_with(notebook, tmp_path, mode="lecture", progress="1") as lab,
         browser_page(lab, notebook, run_all_s=LECTURE_RUN_ALL_S) as page,
     ):
         assert "lecture mode" in page.inner_text("body")
