@@ -17,12 +17,13 @@ import test_notebooks
 from conftest import requires_fashion
 
 QUICKSTART = Path(__file__).parent.parent / "notebooks" / "00_quickstart.ipynb"
-#: Chance is 10 % on the balanced test set; in lecture mode the best strategy ended at 0.46–0.58
-#: (measured over thread counts and loads, see the closing note): rare classes 5–9 are 100×
-#: rarer in the pool, so even a good model misses many of them.
+#: Chance is 10 % on the balanced test set. In lecture mode the best strategy's final accuracy
+#: was 0.37-0.48 in four runs (two sizes, 2 threads, load 4-5): classes 5-9 are half of the test
+#: set and about 1 % of the pool, so a model that knows only the five common classes well scores
+#: about 0.4. A broken run (one class predicted everywhere, as smoke mode's models do) scores
+#: 0.1-0.2.
 BEST_FINAL_ACCURACY = 0.25
-#: Every strategy, random included, must be far from chance: a model that learned the 5 common
-#: classes alone scores about 0.5 × their recall.
+#: Every strategy, random included, must be well above chance.
 ANY_FINAL_ACCURACY = 0.20
 
 
