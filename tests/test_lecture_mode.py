@@ -80,7 +80,7 @@ def test_every_lecture_figure_has_a_what_to_notice_line(lecture_run):
         if c.cell_type == "code"
         and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
     ]
-    assert len(figures) >= 5
+    assert len(figures) >= 4  # pool histogram, curves, entropy picks, confusion matrices
     for i in figures:
         after = nb.cells[i + 1]
         assert after.cell_type == "markdown" and "What to notice" in after.source, (
