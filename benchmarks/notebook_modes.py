@@ -56,8 +56,9 @@ def jupyter() -> str:
     return str(here) if here.exists() else "jupyter"
 
 
-def run_notebook(name: str, mode: str, keep: Path) -> dict:
-    """Execute notebooks/<name>.ipynb in ``mode`` in a fresh folder; return its record."""
+def run_notebook(name: str, mode: str, keep: Path, threads: int | None = None) -> dict:
+    """Execute notebooks/<name>.ipynb in ``mode`` in a fresh folder; return its record.
+    ``threads`` sets ALKIT_THREADS (None: the notebook's own choice)."""
     src = NOTEBOOKS / f"{name}.ipynb"
     work = Path(tempfile.mkdtemp(prefix=f"nbmode-{name}-{mode}-"))
     shutil.copy(src, work / src.name)
@@ -68,8 +69,10 @@ def run_notebook(name: str, mode: str, keep: Path) -> dict:
         ALKIT_CACHE=str(work / "cache"),
         PYTHONPATH=str(ROOT),  # the kernel imports alkit from this checkout
     )
+    if threads is not None:
+        env["ALKIT_THREADS"] = str(threads)
     env.pop("MPLBACKEND", None)
-    out_dir = keep / mode
+    out_dir = keep / (mode if threads is None else f"{mode}-threads{threads}")
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
         jupyter(),
@@ -100,6 +103,7 @@ def run_notebook(name: str, mode: str, keep: Path) -> dict:
         "loadavg_1min_after": round(load_after[0], 2),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "artifact_cache": "fresh (first run)",
+        "alkit_threads": threads if threads is not None else "unset (the notebook's choice)",
     }
     if not ok:
         record["error_tail"] = tail
@@ -122,12 +126,19 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "nbmodes")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="set ALKIT_THREADS (default: unset, the notebook's own choice)",
+    )
     args = parser.parse_args()
     for name in args.notebooks:
         for mode in args.modes:
-            record = run_notebook(name, mode, args.keep)
+            record = run_notebook(name, mode, args.keep, args.threads)
+            key = mode if args.threads is None else f"{mode}, ALKIT_THREADS={args.threads}"
             print(
-                f"{name:<24} {mode:<8} {record['wall_s']:>7.1f} s  ok={record['ok']}  "
+                f"{name:<24} {key:<8} {record['wall_s']:>7.1f} s  ok={record['ok']}  "
                 f"load {record['loadavg_1min_before']}→{record['loadavg_1min_after']}",
                 flush=True,
             )
@@ -135,9 +146,10 @@ def main() -> None:
             data.setdefault("machine", {}).update(
                 cpus=os.cpu_count(),
                 note="2-core machine shared with other jobs (load average recorded per run); "
-                "ALKIT_THREADS unset: each notebook picks its own torch threads",
+                "ALKIT_THREADS unset (each notebook picks its own torch threads, 2 here) unless "
+                "the key says otherwise",
             )
-            data.setdefault("notebooks", {}).setdefault(name, {})[mode] = record
+            data.setdefault("notebooks", {}).setdefault(name, {})[key] = record
             for nb, why in FULL_NOT_MEASURED.items():
                 entry = data["notebooks"].setdefault(nb, {})
                 if "wall_s" not in entry.get("full", {}):
