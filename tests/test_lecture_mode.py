@@ -18,9 +18,9 @@ from conftest import requires_fashion
 
 QUICKSTART = Path(__file__).parent.parent / "notebooks" / "00_quickstart.ipynb"
 #: Chance is 10 % on the balanced test set. In lecture mode the best strategy's final accuracy
-#: was 0.36-0.48 in five runs (three sizes; 1 and 2 threads; load 4-7): classes 5-9 are half of the test
-#: set and about 1 % of the pool, so a model that knows only the five common classes well scores
-#: about 0.4. A broken run (one class predicted everywhere, as smoke mode's models do) scores
+#: was 0.36-0.48 in five runs (three sizes; 1 and 2 threads; load 4-7): classes 5-9 are half of
+#: the test set and about 1 % of the pool, so a model that knows only the five common classes
+#: well scores about 0.4. A broken run (one class predicted everywhere, as smoke mode's models do) scores
 #: 0.1-0.2.
 BEST_FINAL_ACCURACY = 0.25
 #: Every strategy, random included, must be well above chance.
