@@ -165,8 +165,7 @@ def fit_dwe(
     """Train a :class:`DWE` on ``pairs`` of ``histograms_N_HW`` with eq. 8.1 (the code's
     recipe); the last ``val_fraction`` of the pairs are the validation pairs of the early
     stopping. Returns the model (best validation epoch, eval mode) and its history."""
-    from tqdm.auto import tqdm
-
+    from alkit.progress import tqdm
     from alkit.train import progress_enabled
 
     epochs = check_positive_int("epochs", epochs)

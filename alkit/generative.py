@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from alkit.errors import AlkitError, check_finite, check_positive_int
 from alkit.models.generative import LATENT_DIM, build_autoencoder, build_gan
+from alkit.progress import tqdm
 from alkit.train import progress_enabled, resolve_device
 
 

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from alkit import metrics
 from alkit.artifacts import artifact_names
@@ -33,6 +32,7 @@ from alkit.config_checks import check_choice, check_int, check_number, check_opt
 from alkit.data import DataSplits, Pool, build_splits, category_mismatch_initial, load_dataset
 from alkit.errors import AlkitError, check_positive_int, unknown_name
 from alkit.models import DEFAULT_MODEL, MODELS, build_model
+from alkit.progress import tqdm
 from alkit.results import COLUMNS, RunStore, check_run_folder
 from alkit.strategies import Query, QueryContext, Setup, Strategy, get_strategy
 from alkit.strategies.base import spec_from_table

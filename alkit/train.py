@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from alkit.errors import AlkitError, check_finite, check_same_length
 from alkit.models import TappedModel
+from alkit.progress import tqdm
 
 OPTIMIZERS = ("sgd", "adam")
 LR_DECAYS = ("cosine", "step", "none")

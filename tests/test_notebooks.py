@@ -1,4 +1,4 @@
-"""Every notebook in notebooks/ executes top to bottom in smoke mode (ALKIT_SMOKE=1), headless, as
+"""Every notebook in notebooks/ executes top to bottom in smoke mode (ALKIT_MODE=smoke), headless, as
 ``jupyter nbconvert --execute`` and papermill run it.
 
 A cell that runs longer than CELL_TIMEOUT_S fails the test at once, naming the cell. The run also
@@ -76,7 +76,8 @@ def text_outputs(nb, index: int) -> str:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("ALKIT_SMOKE", "1")
+    monkeypatch.setenv("ALKIT_MODE", "smoke")  # alkit.modes.notebook_mode in the first cell
+    monkeypatch.delenv("ALKIT_SMOKE", raising=False)
     monkeypatch.setenv("ALKIT_PROGRESS", "0")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as in Jupyter
     # the kernel imports alkit from this checkout, whatever the venv's editable install points at
@@ -90,6 +91,14 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
         and "image/png" in o.get("data", {})
     ]
+    # every figure before the exercises has a one-line "What to notice" under it (issue 16)
+    end = next((i for i, c in enumerate(nb.cells) if c.source.startswith("## Exercises")), None)
+    for i, c in enumerate(nb.cells[:end]):
+        if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.outputs):
+            after = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+            assert after is not None and "What to notice" in after.source, (
+                f"{path.name}: cell {i} shows a figure without a 'What to notice' line under it"
+            )
     # each dashboard also carries its first figure as a plain image for viewers without widgets
     if path.name in WITH_DASHBOARDS:
         assert dashboards, f"{path.name} shows no alkit dashboard"
@@ -125,3 +134,23 @@ def test_notebooks_build_widgets_without_interact():
         for i, c in enumerate(nb.cells):
             found = [b for b in banned if c.cell_type == "code" and b in c.source]
             assert not found, f"{path.name} cell {i} uses {found}; use an alkit.viz dashboard"
+
+
+def test_notebooks_read_the_mode_switch_and_end_with_exercises():
+    """Sizes come from alkit.modes (one switch, three sizes), and each notebook ends with 2-3
+    exercises, each with a collapsible worked answer and an answer cell."""
+    import nbformat
+
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "notebook_mode()" in code and "ALKIT_SMOKE" not in code, path.name
+        start = [i for i, c in enumerate(nb.cells) if c.source.startswith("## Exercises")]
+        assert len(start) == 1, f"{path.name} has no '## Exercises' section at its end"
+        tail = nb.cells[start[0] + 1 :]
+        questions = [c for c in tail if c.cell_type == "markdown" and "**Exercise" in c.source]
+        assert 2 <= len(questions) <= 3, f"{path.name}: {len(questions)} exercises"
+        for q in questions:
+            assert "<details>" in q.source and "</details>" in q.source, path.name
+        answers = [c for c in tail if c.cell_type == "code" and "worked answer" in c.source]
+        assert len(answers) == len(questions), f"{path.name}: an exercise has no answer cell"

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from alkit.artifacts.registry import Built, Option, register_artifact
 from alkit.errors import AlkitError, check_finite, check_positive_int
 from alkit.models import MODELS, build_model
+from alkit.progress import tqdm
 from alkit.train import progress_enabled, resolve_device, seed_everything
 
 N_ROTATIONS = 4

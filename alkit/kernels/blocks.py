@@ -88,8 +88,7 @@ def map_row_blocks(
 def progress(steps: range, desc: str, n_rows: int):
     """A ``tqdm.auto`` bar over a selection loop, shown only for large pools (≥ 100,000 rows)
     and unless ``ALKIT_PROGRESS=0``."""
-    from tqdm.auto import tqdm
-
+    from alkit.progress import tqdm
     from alkit.train import progress_enabled
 
     show = progress_enabled(None) and n_rows >= 100_000

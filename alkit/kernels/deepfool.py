@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from alkit.errors import AlkitError, check_finite, check_positive_int
 from alkit.kernels.blocks import check_block_rows
+from alkit.progress import tqdm
 
 NORMS = ("l2", "linf")
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from alkit.errors import AlkitError, check_finite, check_positive_int
+from alkit.progress import tqdm
 
 KERNELS = ("rz", "rzg", "sum")
 

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from alkit.errors import AlkitError, check_positive_int
 from alkit.kernels.fisher import _show, check_taps, global_pool, standardize_blocks
+from alkit.progress import tqdm
 
 
 def mc_trace_score(

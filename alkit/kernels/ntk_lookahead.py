@@ -349,7 +349,7 @@ def greedy_ntk_select(
     of a step (LookAhead's "hybrid" mode: c× fewer scoring passes; no longer Alg. 1).
     ``candidate_mask_M`` restricts who may be picked (all rows are evaluated).
     """
-    from tqdm.auto import tqdm
+    from alkit.progress import tqdm
 
     M = len(post.F_M_K)
     b = check_positive_int("b", b)

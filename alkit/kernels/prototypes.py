@@ -153,8 +153,7 @@ def greedy_wasserstein_prototypes(
         solver's ``W_p(S_j, U)`` after each pick (float64, the p-th root of the transport cost,
         in the units of the features); plus ``first_step_M`` with ``return_first_step``.
     """
-    from tqdm.auto import tqdm
-
+    from alkit.progress import tqdm
     from alkit.train import progress_enabled
 
     if solver not in SOLVERS:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from alkit.errors import AlkitError, check_positive_int
+from alkit.progress import tqdm
 from alkit.ssl.augment import Augment
 from alkit.ssl.encoders import Normalized, build_backbone, mlp
 from alkit.train import progress_enabled, resolve_device

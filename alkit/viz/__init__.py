@@ -29,6 +29,7 @@ from alkit.viz.plots import (
 )
 from alkit.viz.report import summary_table, write_report
 from alkit.viz.style import class_colors, color_scale, reset_strategy_colors
+from alkit.viz.tables import format_frame, metric_table
 from alkit.viz.widgets import CompareStrategies, RunPlayer, StrategyExplorer
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "color_scale",
     "compare_picks",
     "draw_picks",
+    "format_frame",
+    "metric_table",
     "picked_class_counts",
     "plot_class_counts",
     "plot_picked_classes",

@@ -1,11 +1,13 @@
 """A real browser in a real JupyterLab: the quickstart notebook runs and its widgets respond.
 
-Starts ``jupyter lab`` headless on 127.0.0.1 (a free port, a random token, ALKIT_SMOKE=1) in a
+Starts ``jupyter lab`` headless on 127.0.0.1 (a free port, a random token, ALKIT_MODE=smoke) in a
 temporary root holding a copy of the notebook, drives Debian's chromium with Playwright (no
 browser download), runs all cells, checks that every widget renders, moves a slider and checks
 that the plotly figure's data and the screenshot change. The notebooks with alkit
 FigureDashboards (01–03) are opened the same way and their last dashboard's figure must change
-when its control moves. Screenshots go to ``ALKIT_BROWSER_OUT``
+when its control moves; the browser console must not report a missing widget model. The
+quickstart is also run in lecture mode (the size a teacher shows) and its main figures are saved
+as screenshots. Screenshots go to ``ALKIT_BROWSER_OUT``
 (default ``build/browser``). Every wait is bounded; the server and its kernels are stopped at the
 end whatever happens. Run it with ``make test-browser``; its name keeps plain ``pytest`` (``make
 test``) from collecting it, so the suite never needs chromium.
@@ -44,6 +46,8 @@ CHROMIUM_FLAGS = [
 ]
 SERVER_START_S = 90
 RUN_ALL_S = int(os.environ.get("ALKIT_BROWSER_RUN_S", "300"))
+#: Run All in lecture mode: the quickstart takes a few minutes on two loaded cores.
+LECTURE_RUN_ALL_S = int(os.environ.get("ALKIT_BROWSER_LECTURE_RUN_S", "900"))
 #: Lab settings for a quiet, fully rendered notebook: no news pop-up, no cell virtualisation.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -61,13 +65,13 @@ def _free_port() -> int:
 class LabServer:
     """``jupyter lab`` on loopback in its own process group, with private config and runtime."""
 
-    def __init__(self, root: Path, home: Path):
+    def __init__(self, root: Path, home: Path, mode: str = "smoke", progress: str = "0"):
         self.port, self.token = _free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
-            **os.environ,
-            "ALKIT_SMOKE": "1",
-            "ALKIT_PROGRESS": "0",
+            **{k: v for k, v in os.environ.items() if k != "ALKIT_SMOKE"},  # mode alone decides
+            "ALKIT_MODE": mode,
+            "ALKIT_PROGRESS": progress,
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
             "JUPYTER_CONFIG_DIR": str(home / "config"),
             "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
@@ -145,8 +149,12 @@ class LabServer:
 
 
 @contextlib.contextmanager
-def lab_with(notebook: Path, tmp_path: Path):
-    """JupyterLab serving a copy of ``notebook`` (on the python3 kernel) from ``tmp_path``."""
+def lab_with(notebook: Path, tmp_path: Path, mode: str = "smoke", progress: str | None = None):
+    """JupyterLab serving a copy of ``notebook`` (on the python3 kernel) from ``tmp_path``, its
+    kernels started with ``ALKIT_MODE=mode`` and ``ALKIT_PROGRESS=progress`` (default
+    ``ALKIT_BROWSER_PROGRESS`` or 0: no progress bars)."""
+    if progress is None:
+        progress = os.environ.get("ALKIT_BROWSER_PROGRESS", "0")
     if not notebook.exists():
         pytest.fail(f"no notebook at {notebook}")
     if not Path(CHROMIUM).exists():
@@ -161,7 +169,7 @@ def lab_with(notebook: Path, tmp_path: Path):
         "language": "python",
     }
     nbformat.write(nb, root / notebook.name)
-    server = LabServer(root, tmp_path)
+    server = LabServer(root, tmp_path, mode, progress)
     try:
         server.wait_ready()
         yield server
@@ -190,6 +198,11 @@ IMAGE_SIZES = """el => Array.from(el.querySelectorAll('img')).map(
     img => [img.naturalWidth, img.naturalHeight])"""
 
 
+def _missing_models(page) -> list[str]:
+    """Browser console messages that name a widget model the page cannot find (issue 16)."""
+    return [t for _, t in page.alkit_console if "model not found" in t.lower()]
+
+
 def _wait_for(predicate, timeout_s: float, what: str, page) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -201,8 +214,9 @@ def _wait_for(predicate, timeout_s: float, what: str, page) -> None:
 
 
 @contextlib.contextmanager
-def browser_page(lab, notebook: Path):
-    """Chromium on the lab's copy of ``notebook``, after Run All Cells finished without errors."""
+def browser_page(lab, notebook: Path, run_all_s: int = RUN_ALL_S):
+    """Chromium on the lab's copy of ``notebook``, after Run All Cells finished without errors.
+    Every browser console message is kept in ``page.alkit_console`` as ``(type, text)``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -216,6 +230,8 @@ def browser_page(lab, notebook: Path):
         try:
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(60_000)
+            page.alkit_console = []
+            page.on("console", lambda m: page.alkit_console.append((m.type, m.text)))
             page.goto(f"{lab.url}/lab/tree/{notebook.name}?token={lab.token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             # the kernel is connected once the status bar reads "<kernel name> | Idle"
@@ -232,7 +248,7 @@ def browser_page(lab, notebook: Path):
                 done = [t for t in prompts if t.strip() not in ("", "[ ]:", "[*]:")]
                 return len(done) == n_code
 
-            _wait_for(all_ran, RUN_ALL_S, f"all {n_code} code cells to run", page)
+            _wait_for(all_ran, run_all_s, f"all {n_code} code cells to run", page)
             errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
             assert errors.count() == 0, errors.all_inner_texts()
             yield page
@@ -248,6 +264,7 @@ def test_quickstart_widgets_render_and_respond(lab):
         body = page.inner_text("body")
         assert "Error displaying widget" not in body
         assert "model not found" not in body.lower()
+        assert not _missing_models(page), _missing_models(page)
         assert page.locator(".jupyter-widgets").count() > 0
         sliders = page.locator(".widget-slider")
         assert sliders.count() > 0, f"{NOTEBOOK.name} shows no widget slider to move"
@@ -311,6 +328,7 @@ def test_dashboard_notebooks_render_and_respond(name, tmp_path):
         body = page.inner_text("body")
         assert "Error displaying widget" not in body
         assert "model not found" not in body.lower()
+        assert not _missing_models(page), _missing_models(page)
         # a window taller than the tallest dashboard: JupyterLab scrolls inside its panel, so
         # an element screenshot of a taller figure would be cut by the menus and status bar
         page.set_viewport_size({"width": 1400, "height": 3000})
@@ -348,7 +366,51 @@ def test_dashboard_notebooks_render_and_respond(name, tmp_path):
         page.wait_for_timeout(500)
         box.screenshot(path=str(OUT / f"{stem}_dashboard_after.png"))
         page.screenshot(path=str(OUT / f"{stem}_notebook.png"), full_page=True)
+        assert not _missing_models(page), _missing_models(page)
     timing = OUT / "timing.json"
     times = json.loads(timing.read_text()) if timing.exists() else {}
     times[f"{stem}_browser_seconds"] = round(time.monotonic() - started, 1)
+    timing.write_text(json.dumps(times, indent=1))
+
+
+def test_quickstart_in_lecture_mode(tmp_path):
+    """The size a teacher shows: Run All in lecture mode, no error and no missing widget model
+    in the console; screenshots of the learning curves and of the RunPlayer at its last round."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    notebook = ROOT / "notebooks" / "00_quickstart.ipynb"
+    started = time.monotonic()
+    with (
+        # with progress bars, as a teacher sees it: a finished bar must not leave a view of a
+        # closed widget model behind ("Error: widget model not found" in the console)
+        lab_with(notebook, tmp_path, mode="lecture", progress="1") as lab,
+        browser_page(lab, notebook, run_all_s=LECTURE_RUN_ALL_S) as page,
+    ):
+        assert "lecture mode" in page.inner_text("body")
+        assert not _missing_models(page), _missing_models(page)
+        page.set_viewport_size({"width": 1400, "height": 3000})
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        nb = nbformat.read(notebook, as_version=4)
+        curves = next(i for i, c in enumerate(nb.cells) if "plot_learning_curves(" in c.source)
+        player = next(i for i, c in enumerate(nb.cells) if "RunPlayer(RUN_DIR" in c.source)
+        area = cells.nth(curves).locator(".jp-Cell-outputArea")
+        area.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        area.screenshot(path=str(OUT / "00_quickstart_lecture_curves.png"))
+        area = cells.nth(player).locator(".jp-Cell-outputArea")
+        area.scroll_into_view_if_needed()
+        _wait_for(lambda: area.locator(".js-plotly-plot").count() > 0, 60, "the RunPlayer", page)
+        before = _plot_data(page)
+        handle = area.locator(".widget-slider .noUi-handle").last
+        handle.focus()
+        handle.press("End")  # the last round
+        _wait_for(lambda: _plot_data(page) != before, WIDGET_UPDATE_S, "the RunPlayer redraw", page)
+        _wait_for(
+            lambda: page.evaluate(IMAGES_LOADED, area.element_handle()), 60, "the picks", page
+        )
+        page.wait_for_timeout(1500)
+        area.screenshot(path=str(OUT / "00_quickstart_lecture_runplayer.png"))
+        assert not _missing_models(page), _missing_models(page)
+    timing = OUT / "timing.json"
+    times = json.loads(timing.read_text()) if timing.exists() else {}
+    times["00_quickstart_lecture_browser_seconds"] = round(time.monotonic() - started, 1)
     timing.write_text(json.dumps(times, indent=1))
