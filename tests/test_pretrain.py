@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import cached_splits, requires_fashion
 
+from alkit.artifacts import artifact_spec
 from alkit.errors import AlkitError
 from alkit.loop import ExperimentConfig, initial_indices, run_experiment
 from alkit.models import build_model
@@ -28,17 +29,32 @@ def test_rotate_four_ways_rotates_each_image_by_multiples_of_90_degrees():
 
 
 @requires_fashion
-def test_rotation_pretraining_learns_rotations_and_keeps_the_last_layer():
+@pytest.mark.parametrize(
+    "recipe",
+    [{}, {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "step_size": 0}],
+    ids=["authors-sgd", "adam"],
+)
+def test_rotation_pretraining_learns_rotations_and_keeps_the_last_layer(recipe):
     X = cached_splits("fashion_mnist", 100, 2000).X_pool[:800]
     torch.manual_seed(0)
     model = build_model("lenet", (1, 28, 28), 10)
     head_before = {k: v.clone() for k, v in model.head.state_dict().items()}
     conv_before = model.conv1.weight.detach().clone()
-    report = rotation_pretrain(model, X, epochs=2, batch_size=32, seed=0)
+    report = rotation_pretrain(model, X, epochs=2, seed=0, **recipe)
     assert report.accuracies[-1] > 0.45, report  # chance is 0.25 (dropout is on)
     for k, v in model.head.state_dict().items():
         torch.testing.assert_close(v, head_before[k])
     assert not torch.allclose(model.conv1.weight, conv_before)
+
+
+def test_rotation_recipe_options_are_checked_before_training():
+    with pytest.raises(AlkitError, match="optimizer must be one of"):
+        rotation_pretrain(build_model("mlp", (1, 8, 8), 10), torch.zeros(4, 1, 8, 8),
+                          optimizer="rmsprop")  # fmt: skip
+    with pytest.raises(
+        AlkitError, match=r"optimizer of artifact 'rotation' must be one of \['sgd', 'adam'\]"
+    ):
+        artifact_spec("rotation").resolve({"optimizer": "lbfgs"})
 
 
 def test_new_loop_options_default_off_and_are_validated():
