@@ -6,7 +6,7 @@ import. A later seed adds ``alkit/claims/seedNNN.py`` and one import line below.
 :class:`MeasuredClaim` (a number read from a benchmark's JSON in ``benchmarks/results``).
 """
 
-from alkit.claims import seed000, seed001, seed001_measured, seed003  # noqa: F401  (rows)
+from alkit.claims import seed000, seed001, seed001_measured, seed002, seed003, seed004  # noqa: F401
 from alkit.claims.base import (
     VERDICTS,
     Claim,

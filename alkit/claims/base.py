@@ -122,6 +122,7 @@ class Curves:
                 seeds = set(table.index.tolist())
                 common = seeds if common is None else common & seeds
         self.seeds = np.array(sorted(common or ()), dtype=np.int64)
+        self._columns: dict[tuple[str, str, str], np.ndarray] = {}
         self._acc = {
             key: table.loc[self.seeds].to_numpy() for key, (_, table) in self._curves.items()
         }
@@ -135,6 +136,19 @@ class Curves:
         if (experiment, strategy) not in self._acc:
             raise AlkitError(f"no rows of {strategy!r} in experiment {experiment!r}")
         return self._acc[(experiment, strategy)]
+
+    def column_per_seed(self, experiment: str, strategy: str, column: str) -> np.ndarray:
+        """``S`` values, one per seed of :attr:`seeds`: the mean over the rounds of a results
+        column (e.g. ``pick_entropy``), NaN rounds skipped. Cached."""
+        key = (experiment, strategy, column)
+        if key not in self._columns:
+            frame = self.frames[experiment]
+            rows = frame[frame["strategy"] == strategy]
+            if rows.empty:
+                raise AlkitError(f"no rows of {strategy!r} in experiment {experiment!r}")
+            per_seed = rows.groupby("seed")[column].mean()
+            self._columns[key] = per_seed.reindex(self.seeds).to_numpy(np.float64)
+        return self._columns[key]
 
     def mean(self, experiment: str, strategy: str, idx=None) -> tuple[np.ndarray, np.ndarray]:
         """``(n_labeled_R, accuracy_R)`` averaged over the seeds at positions ``idx`` (all by

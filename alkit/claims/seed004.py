@@ -1,0 +1,158 @@
+"""Seed 004 (Mayer & Timofte, WACV 2020, ASAL): adversarial sampling on a binary task.
+
+Fig. 3a/3b (MNIST 5 vs 7, a linear classifier, 50 initial + 10 per cycle to 500, 5 seeds):
+ASAL reaches 98.5% with 200 labels where random needs 500, in all three feature spaces (gray
+pixels, auto-encoder codes, the critic's features), and the samples it matches are 63% more
+uncertain than random picks. The analogue here is Fashion-MNIST sandal vs sneaker (classes 5
+and 7, the spec's mirror of digits 5 and 7), with the generative models as cached artifacts
+trained on each seed's unlabelled pool.
+
+Both rows average the three feature spaces rather than pick the best one afterwards, because
+the paper claims them "alike"; each space's own number is in the details.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alkit.claims.base import Claim, Curves, register_claim
+from alkit.loop import ExperimentConfig
+from alkit.train import TrainConfig
+
+SPACES = ("gray", "auto", "disc")
+ASAL = tuple(f"asal:features={s}" for s in SPACES)
+STRATEGIES = ("random", "entropy", *ASAL)
+#: the CPU stand-in for the paper's DCGAN-style WGAN-GP (spec §5: DIM 32, 10–20k iterations)
+GAN = {"arch": "mlp", "iterations": 4000}
+QUICK_GAN = {"arch": "mlp", "iterations": 200, "width": 16, "lr": 1e-3}
+QUICK_AE = {"epochs": 5}
+
+
+def _config(quick: bool) -> ExperimentConfig:
+    if quick:  # digits, ten classes, a tiny GAN: the pipeline, not the claim
+        return ExperimentConfig(
+            dataset="digits", pool_size=600, test_size=300, model="mlp",
+            model_options={"hidden": []}, initial=20, query=10, rounds=3, seeds=(0, 1),
+            strategies=STRATEGIES, artifact_options={"wgan_gp": QUICK_GAN,
+                                                     "autoencoder": QUICK_AE},
+            device="cpu", train=TrainConfig(lr=1e-2, epochs=30, min_steps=150),
+        )  # fmt: skip
+    return ExperimentConfig(
+        dataset="fashion_mnist_5v7", model="mlp", model_options={"hidden": []}, initial=50,
+        query=10, rounds=45, seeds=(0, 1, 2, 3, 4), strategies=STRATEGIES,
+        artifact_options={"wgan_gp": GAN}, device="auto", train=TrainConfig(),
+    )  # fmt: skip
+
+
+def _experiments(quick: bool) -> dict[str, ExperimentConfig]:
+    return {"run": _config(quick)}
+
+
+def asal_savings(curves: Curves, idx) -> float:
+    """% fewer labels than random for the same accuracy (:func:`alkit.metrics.label_savings`
+    on the mean curves over ``idx``), averaged over ASAL's three feature spaces."""
+    return float(np.mean([curves.savings("run", a, "random", idx) for a in ASAL]))
+
+
+def _relative_entropy(curves: Curves, strategy: str, idx) -> float:
+    """Mean pick entropy of ``strategy`` relative to random's, in % (over the seeds ``idx``;
+    each seed's value is its mean over the cycles)."""
+    ours = curves.column_per_seed("run", strategy, "pick_entropy")[idx].mean()
+    random = curves.column_per_seed("run", "random", "pick_entropy")[idx].mean()
+    return float(100 * (ours / random - 1))
+
+
+def asal_pick_entropy(curves: Curves, idx) -> float:
+    """How much more uncertain ASAL's picks are than random's (%, Fig. 3b), averaged over the
+    three feature spaces."""
+    return float(np.mean([_relative_entropy(curves, a, idx) for a in ASAL]))
+
+
+def _details(curves: Curves) -> dict:
+    idx = np.arange(len(curves.seeds))
+    budgets, random_mean = curves.mean("run", "random")
+    last = {s: round(float(curves.mean("run", s)[1][-1]), 4) for s in STRATEGIES}
+    return {
+        "final_accuracy": last,
+        "auc": {s: round(curves.auc("run", s), 4) for s in STRATEGIES},
+        "savings_%_vs_random": {
+            s: round(curves.savings("run", s, "random"), 1) for s in STRATEGIES[1:]
+        },
+        "pick_entropy_%_vs_random": {
+            s: round(_relative_entropy(curves, s, idx), 1) for s in STRATEGIES[1:]
+        },
+        "budgets": [int(budgets[0]), int(budgets[-1])],
+    }
+
+
+def _protocol(experiments: dict, quick: bool) -> str:
+    c = experiments["run"]
+    gan = c.artifact_options["wgan_gp"]
+    return (
+        f"{c.dataset}, its whole two-class pool; a linear classifier (mlp with no hidden layer), "
+        f"Adam lr {c.train.lr:g}, {c.train.epochs} epochs (≥ {c.train.min_steps} steps), "
+        f"retrained from scratch each cycle; {c.initial} random initial + {c.rounds}×{c.query} "
+        f"= {c.initial + sum(c.schedule())} labels; WGAN-GP ({gan['arch']} generator and "
+        f"critic, {gan['iterations']:,} generator steps, λ = 10, 5 critic steps, Adam 1e-4, "
+        "β = (0.5, 0.9)) and the Table 4 auto-encoder trained on each seed's unlabelled pool "
+        "(cached artifacts); ASAL: 100 Adam steps of entropy ascent, PCA-50, exact k-d tree "
+        f"matching without replacement; strategies {', '.join(c.strategies)}; seeds "
+        f"{list(c.seeds)}"
+    )
+
+
+def _differences(experiments: dict, quick: bool) -> list[str]:
+    c = experiments["run"]
+    if quick:
+        return [
+            "SMOKE: digits (ten classes) and a tiny MLP GAN, "
+            f"{c.initial + sum(c.schedule())} labels, {len(c.seeds)} seeds: checks the "
+            "pipeline, not the claim"
+        ]
+    return [
+        "Fashion-MNIST sandal vs sneaker instead of MNIST 5 vs 7 (MNIST is not available "
+        "offline here)",
+        "the pool is every training image of the two classes (12,000; paper: 10,000)",
+        f"an MLP WGAN-GP with {c.artifact_options['wgan_gp']['iterations']:,} generator "
+        "steps (paper: the DCGAN-style Table 5 networks for 40k–200k steps; the convolutional "
+        "one costs about 1 s per step on this CPU)",
+        "the claimed 200 vs 500 labels is read here as label savings for the same accuracy "
+        "along the whole curve (metrics.label_savings), not at one accuracy level",
+    ]
+
+
+_COMMON = dict(
+    seed="004",
+    experiments=_experiments,
+    protocol=_protocol,
+    differences=_differences,
+    details=_details,
+)
+
+register_claim(
+    Claim(
+        id="004-binary-savings",
+        claim=(
+            "On a binary task with a linear classifier, ASAL needs fewer labels than random for "
+            "the same accuracy, in every feature space"
+        ),
+        source="Fig. 3a (MNIST 5 vs 7)",
+        paper_value="98.5% with 200 labels, random needs 500: 60% fewer labels",
+        paper_number=60.0,
+        unit="% fewer labels than random (mean of gray, auto, disc)",
+        statistic=asal_savings,
+        **_COMMON,
+    )
+)
+register_claim(
+    Claim(
+        id="004-pick-entropy",
+        claim="The pool samples ASAL matches are more uncertain than random picks",
+        source="Fig. 3b (MNIST 5 vs 7)",
+        paper_value="+63% mean entropy of the added samples vs random",
+        paper_number=63.0,
+        unit="% more mean pick entropy than random (mean of gray, auto, disc)",
+        statistic=asal_pick_entropy,
+        **_COMMON,
+    )
+)
