@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import requires_fashion
 from scipy import stats
 
 from alkit import metrics
@@ -14,6 +15,7 @@ from alkit.claims import VERDICTS, Claim, claim_ids, get_claims, judge, run_clai
 from alkit.claims.base import _CLAIMS
 from alkit.errors import AlkitError
 from alkit.loop import ExperimentConfig, preflight
+from alkit.sweep import collect
 from alkit.train import TrainConfig
 
 
@@ -30,6 +32,8 @@ def test_quick_report_has_every_row_with_interval_verdict_and_protocol(quick_rep
     assert {"000-paper-protocol", "000-selection-only"} <= set(claim_ids())
     assert {"003-selection-effect", "003-training-effect"} <= set(claim_ids())
     assert {"001-dqbc", "001-dfal", "001-balnet", "001-deepfool-iterations"} <= set(claim_ids())
+    assert {"002-effective-budget", "002-gain-every-budget"} <= set(claim_ids())
+    assert {"004-binary-savings", "004-pick-entropy", "004-ten-class"} <= set(claim_ids())
     experiment_ids = [r["id"] for r in report["rows"] if r["kind"] == "experiment"]
     for row in report["rows"]:
         assert row["verdict"] in VERDICTS
@@ -70,8 +74,9 @@ def test_rows_share_cells_and_a_rerun_reuses_them_with_the_same_numbers(quick_re
     paper, selection = (r for r in rows if r.claim.seed == "000")
     shared = {c.name for c in paper.cells["run"]} & {c.name for c in selection.cells["run"]}
     assert len(shared) == 4 * 2  # 4 strategies × 2 seeds; only pfk's cells differ
-    # 000: 6 strategies' cells, 001: 3 + 7, 003: 7; × 2 seeds
-    assert report["meta"]["cells_total"] == 46
+    # 000: 6 strategies' cells, 001: 3 + 7, 002: 6, 003: 7, 004: 5 + core-set (the ten-class
+    # smoke run shares the binary one's data, training and other strategies); × 2 seeds
+    assert report["meta"]["cells_total"] == 70
     again = run_claims(only=["000"], quick=True, out=out, workers=0, quiet=True, n_boot=500)
     assert [r.claim.id for r in again] == ["000-paper-protocol", "000-selection-only"]
     first = {r.claim.id: r.measurement for r in rows}
@@ -281,3 +286,46 @@ def test_seed001_quick_experiments_pass_preflight(row_id):
     full = claim.experiments(False)
     assert all(c.dataset == "fashion_mnist" and c.model == "lenet" for c in full.values())
     assert all(len(c.seeds) == 3 for c in full.values())
+
+
+def test_seed002_and_004_numbers_equal_a_hand_computation_from_the_cells(quick_report):
+    out, rows, _ = quick_report
+    by_id = {r.claim.id: r for r in rows}
+    frame = collect(out / "cells", by_id["002-effective-budget"].cells["run"])
+    acc = {s: t.pivot_table(index="seed", columns="n_labeled", values="accuracy")
+           for s, t in frame.groupby("strategy")}  # fmt: skip
+    budgets = acc["random"].columns.to_numpy()
+    rand_mean, rand_std = acc["random"].mean().to_numpy(), acc["random"].std(ddof=1).to_numpy()
+
+    def ebr(strategy):
+        mean = acc[strategy].mean().to_numpy()
+        return 100 * metrics.effective_budget_ratio(budgets, mean, rand_mean, rand_std)
+
+    ntkcpl = next(s for s in acc if s.startswith("ntkcpl"))
+    best_other = max(ebr("typiclust:features=input"), ebr("badge"))
+    assert by_id["002-effective-budget"].measurement.value == pytest.approx(
+        ebr(ntkcpl) - best_other, abs=1e-9
+    )
+    gain = 100 * (acc[ntkcpl].mean() - acc["random"].mean()).min()
+    assert by_id["002-gain-every-budget"].measurement.value == pytest.approx(gain, abs=1e-9)
+
+    frame = collect(out / "cells", by_id["004-pick-entropy"].cells["run"])
+    entropy = frame.groupby(["strategy", "seed"])["pick_entropy"].mean().groupby("strategy").mean()
+    assert np.isfinite(entropy).all() and (entropy > 0).all()
+    spaces = [f"asal:features={s}" for s in ("gray", "auto", "disc")]
+    expected = np.mean([100 * (entropy[s] / entropy["random"] - 1) for s in spaces])
+    assert by_id["004-pick-entropy"].measurement.value == pytest.approx(expected, abs=1e-9)
+    # the ten-class smoke row reuses the binary one's cells for every strategy but core-set
+    ten = {c.name for c in by_id["004-ten-class"].cells["ten"]}
+    binary = {c.name for c in by_id["004-binary-savings"].cells["run"]}
+    assert len(ten - binary) == 2 and all("coreset" in name for name in ten - binary)
+
+
+@requires_fashion
+@pytest.mark.parametrize("row_id", ["002-effective-budget", "004-binary-savings", "004-ten-class"])
+def test_seed002_and_004_full_experiments_pass_preflight(row_id):
+    (claim,) = get_claims([row_id])
+    for name, config in claim.experiments(False).items():
+        assert ExperimentConfig.from_dict(config.to_dict(), source=name) == config
+        assert set(preflight(config).strategies) == set(config.strategies)
+        assert len(config.seeds) >= 3
