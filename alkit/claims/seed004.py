@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from alkit import metrics
 from alkit.claims.base import Claim, Curves, register_claim
 from alkit.claims.measured import MeasuredClaim, Reading
 from alkit.loop import ExperimentConfig
@@ -153,6 +154,10 @@ def _details(curves: Curves) -> dict:
         },
         "pick_entropy_%_vs_random": {
             s: round(_relative_entropy(curves, s, idx), 1) for s in STRATEGIES[1:]
+        },
+        "labels_to_reach_random_final": {
+            s: round(metrics.labels_to_reach(budgets, curves.mean("run", s)[1], random_mean[-1]), 1)
+            for s in STRATEGIES
         },
         "budgets": [int(budgets[0]), int(budgets[-1])],
     }
