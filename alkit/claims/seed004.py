@@ -89,7 +89,17 @@ def _ten_details(curves: Curves) -> dict:
         "pick_entropy_%_vs_random": {
             s: round(_relative_entropy(curves, s, idx, "ten"), 1) for s in TEN[1:]
         },
+        "largest_class_share_last_round": _largest_class_share(curves, "ten", TEN),
     }
+
+
+def _largest_class_share(curves: Curves, experiment: str, strategies) -> dict:
+    """Per strategy, the mean over seeds of the largest class's share of the labelled set at
+    the last round (0.1 is balanced for ten classes): how skewed the picks made it."""
+    frame = curves.frames[experiment]
+    last = frame[(frame["round"] == frame["round"].max()) & frame["seed"].isin(curves.seeds)]
+    share = last["class_counts"].map(lambda c: max(c) / sum(c))
+    return {s: round(float(share[last["strategy"] == s].mean()), 3) for s in strategies}
 
 
 def _ten_protocol(experiments: dict, quick: bool) -> str:
@@ -142,6 +152,10 @@ def asal_pick_entropy(curves: Curves, idx) -> float:
     return float(np.mean([_relative_entropy(curves, a, idx) for a in ASAL]))
 
 
+def _none_if_nan(x: float) -> float | None:
+    return None if np.isnan(x) else round(float(x), 1)
+
+
 def _details(curves: Curves) -> dict:
     idx = np.arange(len(curves.seeds))
     budgets, random_mean = curves.mean("run", "random")
@@ -149,15 +163,17 @@ def _details(curves: Curves) -> dict:
     return {
         "final_accuracy": last,
         "auc": {s: round(curves.auc("run", s), 4) for s in STRATEGIES},
-        "savings_%_vs_random": {
-            s: round(curves.savings("run", s, "random"), 1) for s in STRATEGIES[1:]
-        },
         "pick_entropy_%_vs_random": {
             s: round(_relative_entropy(curves, s, idx), 1) for s in STRATEGIES[1:]
         },
-        "labels_to_reach_random_final": {
-            s: round(metrics.labels_to_reach(budgets, curves.mean("run", s)[1], random_mean[-1]), 1)
+        "labels_to_reach_random_final": {  # None: the mean curve never reaches it
+            s: _none_if_nan(
+                metrics.labels_to_reach(budgets, curves.mean("run", s)[1], random_mean[-1])
+            )
             for s in STRATEGIES
+        },
+        "savings_%_vs_random": {
+            s: _none_if_nan(curves.savings("run", s, "random")) for s in STRATEGIES[1:]
         },
         "budgets": [int(budgets[0]), int(budgets[-1])],
     }
