@@ -7,16 +7,28 @@ import os
 
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from alkit import threads
 from alkit.errors import AlkitError
 
 
 @pytest.fixture(autouse=True)
-def _restore_torch_threads():
+def _restore_thread_pools():
+    """configure_threads changes process-wide state: put torch, the OpenMP/BLAS pools and the
+    pool variables back as they were."""
     before = torch.get_num_threads()
+    pools = threadpool_info()
+    env = {name: os.environ.get(name) for name in threads.POOL_VARIABLES}
     yield
     torch.set_num_threads(before)
+    for pool in pools:
+        threadpool_limits(limits={pool["prefix"]: pool["num_threads"]})
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def test_argument_then_alkit_threads_then_omp(monkeypatch):
@@ -72,3 +84,25 @@ def test_cli_threads_flag_sets_torch_and_rejects_zero(capsys, monkeypatch):
     assert torch.get_num_threads() == 1
     assert main(["bench", "--threads", "0", "--print-config"]) == 2
     assert "--threads must be an integer ≥ 1, got 0" in capsys.readouterr().err
+
+
+def test_every_thread_pool_gets_the_count(monkeypatch):
+    """OpenMP/BLAS pools already loaded are limited, numba too, and the variables read by
+    libraries that start later are set where the user left them unset."""
+    import numba
+
+    for name in threads.POOL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    numba_before = numba.get_num_threads()
+    try:
+        assert threads.configure_threads(1) == 1
+        assert torch.get_num_threads() == 1
+        info = threadpool_info()
+        assert info and all(pool["num_threads"] == 1 for pool in info), info
+        assert numba.get_num_threads() == 1
+        assert all(os.environ[name] == "1" for name in threads.POOL_VARIABLES)
+        monkeypatch.setenv("MKL_NUM_THREADS", "4")  # a user's own setting is kept
+        threads.configure_threads(1)
+        assert os.environ["MKL_NUM_THREADS"] == "4"
+    finally:
+        numba.set_num_threads(numba_before)
