@@ -5,7 +5,9 @@ container (whose CPU quota is far below the host's core count) or a machine wher
 busy, those threads fight for the same cores and a training cell can slow down tenfold.
 :func:`configure_threads` sets the count from, in this order: the argument, ``ALKIT_THREADS``,
 ``OMP_NUM_THREADS``, and finally the CPUs this process may run on (its affinity mask, capped by a
-cgroup CPU quota such as Binder's).
+cgroup CPU quota such as Binder's) — in notebooks (``load_aware=True``) less those other
+processes keep busy. It sets the other pools of the process (OpenMP, BLAS, numba) to the same
+count.
 """
 
 from __future__ import annotations
@@ -67,15 +69,27 @@ def available_cpus() -> int:
     return max(1, min(n, limit) if limit else n)
 
 
-def choose_threads(n: int | None = None) -> int:
-    """The thread count :func:`configure_threads` would set (see the module docstring)."""
+def idle_cpus(cpus: int | None = None) -> int:
+    """CPUs not busy with other work: :func:`available_cpus` minus the 1-minute load average
+    rounded to whole CPUs (at least 1; all of them where the OS has no load average)."""
+    cpus = available_cpus() if cpus is None else cpus
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return cpus
+    return max(1, cpus - math.floor(load + 0.5))
+
+
+def choose_threads(n: int | None = None, load_aware: bool = False) -> int:
+    """The thread count :func:`configure_threads` would set (see the module docstring);
+    ``load_aware``: without an argument or variable, :func:`idle_cpus` rather than all."""
     if n is not None:
         return check_positive_int("threads", n)
     for name in ("ALKIT_THREADS", "OMP_NUM_THREADS"):
         value = _env_threads(name)
         if value is not None:
             return value
-    return available_cpus()
+    return idle_cpus() if load_aware else available_cpus()
 
 
 #: environment variables read by thread pools when their library starts (OpenMP, BLAS, numba)
@@ -83,12 +97,16 @@ POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                   "NUMBA_NUM_THREADS")  # fmt: skip
 
 
-def configure_threads(n: int | None = None) -> int:
+def configure_threads(n: int | None = None, load_aware: bool = False) -> int:
     """Set every CPU thread pool of this process to one count, deliberately; return it.
 
     ``n`` wins; else ``ALKIT_THREADS``; else ``OMP_NUM_THREADS``; else the CPUs the process may
-    use (:func:`available_cpus`). Call it once at the top of a notebook or script; on a machine
-    shared with other busy jobs, ``ALKIT_THREADS=1`` is usually fastest.
+    use (:func:`available_cpus`), or with ``load_aware=True`` those of them other processes
+    leave idle (:func:`idle_cpus`: the notebooks' choice, because a pool thread that must share
+    its core is far slower than no thread at all — lecture mode of notebook 00 took 229 s with
+    two torch threads and 29 s with one while another job kept one of the two cores busy).
+    Call it once at the top of a notebook or script. The command line does not adapt to the
+    load, so that a run's thread count, and its floating-point sums, do not depend on it.
 
     torch is not the only pool: scikit-learn's OpenMP and BLAS and UMAP's numba start their
     own, one thread per core, and on a busy machine their spinning threads slow torch down
@@ -100,7 +118,7 @@ def configure_threads(n: int | None = None) -> int:
     import torch
     from threadpoolctl import threadpool_limits
 
-    threads = choose_threads(n)
+    threads = choose_threads(n, load_aware)
     torch.set_num_threads(threads)
     threadpool_limits(limits=threads)
     for name in POOL_VARIABLES:

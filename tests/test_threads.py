@@ -106,3 +106,16 @@ def test_every_thread_pool_gets_the_count(monkeypatch):
         assert os.environ["MKL_NUM_THREADS"] == "4"
     finally:
         numba.set_num_threads(numba_before)
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.3, 2), (0.6, 1), (1.4, 1), (7.0, 1)])
+def test_load_aware_count_leaves_busy_cpus_alone(monkeypatch, load, expected):
+    monkeypatch.delenv("ALKIT_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    assert threads.idle_cpus() == expected
+    assert threads.choose_threads(load_aware=True) == expected
+    assert threads.choose_threads() == 2  # the command line's count does not follow the load
+    monkeypatch.setenv("ALKIT_THREADS", "2")  # a stated count wins over the load
+    assert threads.choose_threads(load_aware=True) == 2
