@@ -32,7 +32,7 @@ from browser_jupyterlab import (  # noqa: E402
 DOCS = ROOT / "docs" / "screenshots"
 MAX_BYTES = 300_000
 #: notebook stem → (a piece of the source of the cell whose output is the main figure, which of
-#: its outputs (None: the whole output area), the screenshot's name); a stem in
+#: its visible outputs (None: the whole output area), the screenshot's name); a stem in
 #: :data:`TO_THE_END` first moves the output's last slider to its maximum (the last round of a
 #: replay). The cell is found by its source, so notes and exercises added above it do not move it.
 MAIN_FIGURES = {
@@ -88,7 +88,7 @@ def screenshot(stem: str, mode: str = "lecture") -> Path:
         target = (
             area
             if which is None
-            else area.locator(":scope > .jp-OutputArea-child")
+            else area.locator(":scope > .jp-OutputArea-child:visible")  # finished bars hide
             .nth(which)
             .locator(":scope > .jp-OutputArea-output")
         )
