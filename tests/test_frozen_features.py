@@ -126,7 +126,8 @@ def _frozen_config(**kw) -> ExperimentConfig:
     return ExperimentConfig(**(fields | kw))
 
 
-def test_a_frozen_feature_experiment_runs_on_the_artifact_features(tmp_path):
+def test_a_frozen_feature_experiment_runs_on_the_artifact_features(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALKIT_CACHE", str(tmp_path / "cache"))  # only this run's entries
     config = _frozen_config()
     states = {}
     rows = run_experiment(config, out=tmp_path / "run", progress=False,
